@@ -1,0 +1,35 @@
+"""The ``kafkascope`` command. Every error a user can cause ends with one clear line on
+stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kafkascope.errors import KafkascopeError
+from kafkascope.sandbox.cli import app as sandbox_app
+
+app = typer.Typer(
+    help="kafkascope: Kafka monitoring that reaches people.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.callback()
+def _root() -> None:
+    """Brokers, controllers, clients and consumer lag, from JMX and the Kafka protocol."""
+
+
+def main() -> None:
+    try:
+        app()
+    except KafkascopeError as e:
+        print(f"kafkascope: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""``kafkascope sandbox …``: bring a real local Kafka cluster up and down, and kill, freeze
+and resume its brokers and clients for tests and demos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kafkascope.sandbox import cluster
+from kafkascope.sandbox.state import load
+from kafkascope.sandbox.workload import ClientSpec
+
+app = typer.Typer(
+    help="A real local Kafka (KRaft) cluster with a demo workload.", no_args_is_help=True
+)
+broker_app = typer.Typer(help="Stop and start one broker.", no_args_is_help=True)
+client_app = typer.Typer(help="Start clients and send them signals.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(client_app, name="client")
+
+DirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--dir",
+        help="Sandbox directory (holds sandbox.json, data and logs).",
+        default_factory=cluster.default_dir,
+        show_default=".sandbox in the checkout",
+    ),
+]
+
+
+@app.command()
+def up(
+    directory: DirOpt,
+    brokers: Annotated[int, typer.Option("--brokers", help="Broker+controller nodes.")] = 3,
+    workload: Annotated[
+        bool,
+        typer.Option("--workload/--no-workload", help="Start the demo producers and consumers."),
+    ] = True,
+    broker_heap: Annotated[str, typer.Option("--broker-heap", help="-Xmx of each node.")] = "512m",
+) -> None:
+    """Format KRaft storage and start the cluster; return when it is ready."""
+    state = cluster.up(directory, brokers=brokers, workload=workload, broker_heap=broker_heap)
+    typer.echo(json.dumps(state.to_json() | {"processes": cluster.status(directory)}, indent=2))
+    typer.echo(
+        f"sandbox ready in {state.startup_seconds} s; bootstrap {state.bootstrap}; "
+        f"description {Path(state.dir) / 'sandbox.json'}",
+        err=True,
+    )
+
+
+@app.command()
+def status(
+    directory: DirOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show every process the sandbox started and whether it runs."""
+    rows = cluster.status(directory)
+    if as_json:
+        state = load(directory.resolve())
+        typer.echo(json.dumps({"bootstrap": state.bootstrap, "processes": rows}, indent=2))
+        return
+    for r in rows:
+        ident = r["node_id"] if r["node_id"] is not None else (r["client_id"] or "(default id)")
+        typer.echo(
+            f"{r['name']:<24} {r['role']:<18} pid {r['pid']:<8} jmx {r['jmx']:<16} "
+            f"{r['state']:<8} {ident}"
+        )
+
+
+@app.command()
+def down(directory: DirOpt) -> None:
+    """Stop everything the sandbox started, by pid."""
+    state = cluster.down(directory)
+    typer.echo(f"stopped {len(state.processes)} processes in {state.dir}")
+
+
+@broker_app.command("stop")
+def broker_stop(node_id: int, directory: DirOpt) -> None:
+    """Stop broker NODE_ID (SIGTERM, then SIGKILL after a grace period)."""
+    p = cluster.broker_stop(directory, node_id)
+    typer.echo(json.dumps({"name": p.name, "pid": p.pid, "state": "stopped"}))
+
+
+@broker_app.command("start")
+def broker_start(node_id: int, directory: DirOpt) -> None:
+    """Start broker NODE_ID again, as it ran before; return when it has registered."""
+    p = cluster.broker_start(directory, node_id)
+    typer.echo(json.dumps({"name": p.name, "pid": p.pid, "state": "running"}))
+
+
+@client_app.command("start")
+def client_start(
+    directory: DirOpt,
+    role: Annotated[str, typer.Option("--role", help="consumer or producer.")],
+    topic: Annotated[str, typer.Option("--topic")],
+    group: Annotated[str | None, typer.Option("--group", help="Consumer group.")] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", help="Explicit client.id; omit to get Kafka's default id."),
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Producer records per second.")] = 10.0,
+    protocol: Annotated[
+        str,
+        typer.Option("--protocol", help="Consumer group protocol: classic or consumer (KIP-848)."),
+    ] = "classic",
+) -> None:
+    """Start one more real Java client; print its JSON entry."""
+    spec = ClientSpec(
+        role=role, topic=topic, client_id=client_id, group=group, rate=rate, protocol=protocol
+    )
+    p = cluster.client_start(directory, spec)
+    typer.echo(json.dumps({k: v for k, v in p.__dict__.items() if k != "argv"}, indent=2))
+
+
+@client_app.command("signal")
+def client_signal(
+    name: str,
+    sig: Annotated[
+        str,
+        typer.Argument(
+            metavar="SIGNAL",
+            help="TERM, KILL, STOP, CONT; or BLOCK/UNBLOCK a consumer's processing.",
+        ),
+    ],
+    directory: DirOpt,
+) -> None:
+    """Send a signal to client NAME (as named in sandbox.json)."""
+    p = cluster.client_signal(directory, name, sig)
+    typer.echo(json.dumps({"name": p.name, "pid": p.pid, "signal": sig.upper()}))

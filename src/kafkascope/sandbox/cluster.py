@@ -1,0 +1,506 @@
+"""The sandbox itself: a real KRaft cluster from the Maven jars, plus real Java clients,
+started detached on loopback and described in ``DIR/sandbox.json``."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kafkascope.errors import SandboxError
+from kafkascope.sandbox import jars, probe, procs
+from kafkascope.sandbox.jvm import java_argv
+from kafkascope.sandbox.state import Proc, SandboxState, load, locked, save, state_path
+from kafkascope.sandbox.workload import (
+    CONSUMER_MAIN,
+    DEMO_CLIENTS,
+    DEMO_TOPICS,
+    PRODUCER_MAIN,
+    ClientSpec,
+    client_properties,
+    consumer_args,
+    producer_args,
+)
+
+READY_TIMEOUT = 180.0
+
+
+def default_dir() -> Path:
+    return jars.repo_root() / ".sandbox"
+
+
+def _cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _node_properties(
+    node_id: int, ports: dict[int, tuple[int, int]], data_dir: Path, n: int
+) -> str:
+    rf = min(3, n)
+    voters = ",".join(f"{i}@127.0.0.1:{c}" for i, (_, c) in sorted(ports.items()))
+    broker_port, ctrl_port = ports[node_id]
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{ctrl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.partitions": "1",
+        "default.replication.factor": str(rf),
+        "min.insync.replicas": str(2 if rf >= 3 else 1),
+        "offsets.topic.replication.factor": str(rf),
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": str(rf),
+        "transaction.state.log.min.isr": str(2 if rf >= 3 else 1),
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": str(rf),
+        "share.coordinator.state.topic.min.isr": str(2 if rf >= 3 else 1),
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "unclean.leader.election.enable": "false",
+        "log.retention.hours": "2",
+        "log.segment.bytes": str(64 * 1024 * 1024),
+    }
+    return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def _running(state: SandboxState) -> list[Proc]:
+    return [p for p in state.processes if procs.owns(p.pid, state.marker)]
+
+
+def up(
+    directory: Path,
+    brokers: int = 3,
+    workload: bool = True,
+    broker_heap: str = "512m",
+    lib_dir: Path | None = None,
+) -> SandboxState:
+    """Format and start a KRaft cluster of ``brokers`` combined broker+controller nodes,
+    then the demo workload; return only when all of it is ready."""
+    if brokers < 1:
+        raise SandboxError(f"--brokers must be at least 1 (got {brokers})")
+    directory = directory.resolve()
+    with locked(directory):
+        if state_path(directory).exists():
+            old = load(directory)
+            alive = _running(old)
+            if alive:
+                raise SandboxError(
+                    f"a sandbox is already running in {directory} "
+                    f"({len(alive)} live processes, e.g. {alive[0].name} pid {alive[0].pid}). "
+                    "Fix: 'kafkascope sandbox down' first, or pass another --dir"
+                )
+        _clear_previous(directory)
+        java = jars.java_bin()
+        lib = jars.ensure_jars(lib_dir)
+        cp = jars.kafka_classpath(lib)
+        t0 = time.monotonic()
+        marker = f"-Dkafkascope.sandbox={directory}"
+        ids = list(range(1, brokers + 1))
+        flat = procs.free_ports(3 * brokers)
+        ports = {i: (flat[3 * k], flat[3 * k + 1]) for k, i in enumerate(ids)}
+        jmx_ports = {i: flat[3 * k + 2] for k, i in enumerate(ids)}
+        state = SandboxState(
+            dir=str(directory),
+            marker=marker,
+            cluster_id=_cluster_id(),
+            bootstrap=",".join(f"127.0.0.1:{ports[i][0]}" for i in ids),
+            kafka_version=jars.KAFKA_VERSION,
+            lib_dir=str(lib),
+            started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+
+        # Format every node's storage in parallel (one short JVM each).
+        def fmt(node: int) -> Proc:
+            node_dir = directory / f"node-{node}"
+            data = node_dir / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            props = node_dir / "server.properties"
+            props.write_text(_node_properties(node, ports, data, brokers))
+            log = node_dir / "server.log"
+            fmt_argv = [
+                java,
+                "-Xmx256m",
+                "-XX:TieredStopAtLevel=1",
+                "-cp",
+                cp,
+                f"-Dlog4j2.configurationFile={node_dir / 'none.xml'}",
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={state.cluster_id}",
+                "-c",
+                str(props),
+                "--ignore-formatted",
+            ]
+            res = subprocess.run(fmt_argv, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise SandboxError(f"formatting node {node} failed: {res.stdout}{res.stderr}")
+            argv = java_argv(
+                java,
+                marker,
+                cp,
+                "kafka.Kafka",
+                [str(props)],
+                jmx_port=jmx_ports[node],
+                log_file=log,
+                heap=broker_heap,
+                client=False,
+                extra=[f"-Xms{broker_heap}"],
+            )
+            return Proc(
+                name=f"node-{node}",
+                role="broker+controller",
+                pid=0,
+                jmx=f"127.0.0.1:{jmx_ports[node]}",
+                argv=argv,
+                log=str(log),
+                node_id=node,
+                listener=f"127.0.0.1:{ports[node][0]}",
+            )
+
+        with ThreadPoolExecutor(max_workers=brokers) as pool:
+            nodes = list(pool.map(fmt, ids))
+        for node in nodes:
+            node.pid = procs.spawn(node.argv, Path(node.log)).pid
+            state.processes.append(node)
+        save(state)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            for node in nodes:
+                _wait_jvm_port(state, node, deadline)
+            probe.wait_brokers(state.bootstrap, set(ids), deadline)
+            rf = min(3, brokers)
+            probe.round_trip(state.bootstrap, rf, deadline)
+            if workload:
+                _start_workload(state, java, cp, rf, deadline)
+        except BaseException:
+            save(state)
+            _stop_all(state)
+            raise
+        state.startup_seconds = round(time.monotonic() - t0, 1)
+        save(state)
+        write_service_files(state)
+        return state
+
+
+def _clear_previous(directory: Path) -> None:
+    """A stopped sandbox's data is replaced: a fresh cluster id cannot reuse old storage."""
+    for child in directory.glob("node-*"):
+        shutil.rmtree(child, ignore_errors=True)
+    shutil.rmtree(directory / "clients", ignore_errors=True)
+
+
+def _wait_jvm_port(state: SandboxState, p: Proc, deadline: float) -> None:
+    port = p.jmx_port
+    while time.monotonic() < deadline:
+        if procs.wait_port("127.0.0.1", port, min(deadline, time.monotonic() + 1)):
+            return
+        if not procs.is_alive(p.pid):
+            tail = Path(p.log).read_text(errors="replace")[-3000:] if Path(p.log).exists() else ""
+            raise SandboxError(
+                f"{p.name} (pid {p.pid}) exited during start-up; log {p.log}:\n{tail}"
+            )
+    raise SandboxError(f"{p.name} did not open its JMX port {port} in time; see {p.log}")
+
+
+def _start_workload(state: SandboxState, java: str, cp: str, rf: int, deadline: float) -> None:
+    probe.create_topics(state.bootstrap, {t.name: t.partitions for t in DEMO_TOPICS}, rf, deadline)
+    for t in DEMO_TOPICS:
+        if t.seed_records:
+            probe.produce(state.bootstrap, t.name, t.seed_records)
+    started = [_spawn_client(state, java, cp, spec) for spec in DEMO_CLIENTS]
+    save(state)
+    for p in started:
+        _wait_jvm_port(state, p, deadline)
+    expected: dict[str, int] = {}
+    for spec in DEMO_CLIENTS:
+        if spec.group:
+            expected[spec.group] = expected.get(spec.group, 0) + 1
+    for group, n in expected.items():
+        probe.wait_group_members(state.bootstrap, group, n, deadline)
+
+
+def _client_name(state: SandboxState, spec: ClientSpec) -> str:
+    base = spec.client_id or (
+        f"{spec.group}-member" if spec.role == "consumer" else f"{spec.topic}-producer"
+    )
+    names = {p.name for p in state.processes}
+    if base not in names:
+        return base
+    k = 2
+    while f"{base}-{k}" in names:
+        k += 1
+    return f"{base}-{k}"
+
+
+def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> Proc:
+    directory = Path(state.dir)
+    name = _client_name(state, spec)
+    jmx_port = procs.free_port()
+    log = directory / "clients" / f"{name}.log"
+    config = directory / "clients" / f"{name}.properties"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "".join(f"{k}={v}\n" for k, v in client_properties(state.bootstrap, spec).items())
+    )
+    if spec.role == "producer":
+        argv = java_argv(
+            java,
+            state.marker,
+            cp,
+            PRODUCER_MAIN,
+            producer_args(state.bootstrap, spec, str(config)),
+            jmx_port=jmx_port,
+            log_file=log,
+            heap="128m",
+            client=True,
+        )
+        with open(os.devnull, "wb") as devnull:
+            pid = procs.spawn(argv, log, stdout_to=devnull.fileno()).pid
+        proc = Proc(
+            name=name,
+            role="producer",
+            pid=pid,
+            jmx=f"127.0.0.1:{jmx_port}",
+            argv=argv,
+            log=str(log),
+            client_id=spec.client_id,
+            topic=spec.topic,
+        )
+    else:
+        argv = java_argv(
+            java,
+            state.marker,
+            cp,
+            CONSUMER_MAIN,
+            consumer_args(state.bootstrap, spec, str(config)),
+            jmx_port=jmx_port,
+            log_file=log,
+            heap="128m",
+            client=True,
+        )
+        read_end, write_end = os.pipe()
+        try:
+            drain = subprocess.Popen(
+                [sys.executable, "-c", _DRAIN, state.marker],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            jvm = procs.spawn(argv, log, stdout_to=write_end)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+        proc = Proc(
+            name=name,
+            role="consumer",
+            pid=jvm.pid,
+            jmx=f"127.0.0.1:{jmx_port}",
+            argv=argv,
+            log=str(log),
+            client_id=spec.client_id,
+            group=spec.group,
+            topic=spec.topic,
+            protocol=spec.protocol,
+            drain_pid=drain.pid,
+        )
+    state.processes.append(proc)
+    return proc
+
+
+# Reads the consumer's stdout and throws it away; SIGSTOP on it blocks the consumer.
+_DRAIN = "import sys\nr = sys.stdin.buffer\nwhile r.read1(65536):\n    pass\n"
+
+
+def client_start(directory: Path, spec: ClientSpec, wait: bool = True) -> Proc:
+    """Start one more client JVM in a running sandbox; return its entry."""
+    if spec.role not in ("producer", "consumer"):
+        raise SandboxError(f"--role must be producer or consumer (got '{spec.role}')")
+    if spec.role == "consumer" and not spec.group:
+        raise SandboxError("a consumer needs --group G")
+    if spec.protocol not in ("classic", "consumer"):
+        raise SandboxError(f"--protocol must be classic or consumer (got '{spec.protocol}')")
+    directory = directory.resolve()
+    with locked(directory):
+        state = load(directory)
+        if not _running(state):
+            raise SandboxError(
+                f"the sandbox in {directory} is not running. Fix: 'kafkascope sandbox up'"
+            )
+        java = jars.java_bin()
+        cp = jars.kafka_classpath(Path(state.lib_dir))
+        proc = _spawn_client(state, java, cp, spec)
+        save(state)
+        write_service_files(state)
+    if wait:
+        _wait_jvm_port(state, proc, time.monotonic() + 60)
+    return proc
+
+
+def client_signal(directory: Path, name: str, signal_name: str) -> Proc:
+    """Send TERM, KILL, STOP or CONT to one client (JVM), or BLOCK/UNBLOCK its processing."""
+    sig_name = signal_name.upper().removeprefix("SIG")
+    allowed = [*procs.ALLOWED_SIGNALS, "BLOCK", "UNBLOCK"]
+    if sig_name not in allowed:
+        raise SandboxError(
+            f"signal '{signal_name}' is not allowed; use one of {', '.join(allowed)}"
+        )
+    directory = directory.resolve()
+    with locked(directory):
+        state = load(directory)
+        p = state.find(name)
+        if sig_name in ("BLOCK", "UNBLOCK"):
+            if p.drain_pid is None:
+                raise SandboxError(f"{name} is a {p.role}; only consumers can be blocked")
+            sig = procs.ALLOWED_SIGNALS["STOP" if sig_name == "BLOCK" else "CONT"]
+            procs.send(p.drain_pid, sig)
+            return p
+        if not procs.owns(p.pid, state.marker):
+            raise SandboxError(f"{name} (pid {p.pid}) is not running")
+        procs.send(p.pid, procs.ALLOWED_SIGNALS[sig_name])
+        if sig_name in ("TERM", "KILL"):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and procs.is_alive(p.pid):
+                procs.reap(p.pid)
+                time.sleep(0.05)
+            p.stopped = True
+            if p.drain_pid:
+                procs.send(p.drain_pid, procs.ALLOWED_SIGNALS["CONT"])
+            save(state)
+        return p
+
+
+def broker_stop(directory: Path, node_id: int) -> Proc:
+    directory = directory.resolve()
+    with locked(directory):
+        state = load(directory)
+        p = state.broker(node_id)
+        procs.stop(p.pid, state.marker)
+        p.stopped = True
+        save(state)
+        return p
+
+
+def broker_start(directory: Path, node_id: int, wait: bool = True) -> Proc:
+    directory = directory.resolve()
+    with locked(directory):
+        state = load(directory)
+        p = state.broker(node_id)
+        if procs.owns(p.pid, state.marker):
+            raise SandboxError(f"broker {node_id} is already running (pid {p.pid})")
+        p.pid = procs.spawn(p.argv, Path(p.log)).pid
+        p.stopped = False
+        save(state)
+        write_service_files(state)
+    if wait:
+        deadline = time.monotonic() + READY_TIMEOUT
+        _wait_jvm_port(state, p, deadline)
+        ids = {q.node_id for q in state.processes if q.node_id is not None and not q.stopped}
+        probe.wait_brokers(state.bootstrap, {i for i in ids if i is not None}, deadline)
+    return p
+
+
+def _stop_all(state: SandboxState) -> None:
+    """Clients first (so they do not spin on a vanishing cluster), then the nodes."""
+    clients = [p for p in state.processes if p.node_id is None]
+    nodes = [p for p in state.processes if p.node_id is not None]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda p: procs.stop(p.pid, state.marker, grace=5), clients))
+        for p in clients:
+            if p.drain_pid:
+                procs.stop(p.drain_pid, state.marker, grace=2)
+        list(pool.map(lambda p: procs.stop(p.pid, state.marker, grace=20), nodes))
+    for p in state.processes:
+        p.stopped = True
+
+
+def down(directory: Path) -> SandboxState:
+    """Stop every process this sandbox started, by pid; leave the data for inspection."""
+    directory = directory.resolve()
+    with locked(directory):
+        state = load(directory)
+        _stop_all(state)
+        save(state)
+        return state
+
+
+def status(directory: Path) -> list[dict[str, object]]:
+    state = load(directory.resolve())
+    rows: list[dict[str, object]] = []
+    for p in state.processes:
+        alive = procs.owns(p.pid, state.marker)
+        rows.append(
+            {
+                "name": p.name,
+                "role": p.role,
+                "pid": p.pid,
+                "jmx": p.jmx,
+                "state": (
+                    "frozen"
+                    if alive and procs.is_stopped(p.pid)
+                    else "running"
+                    if alive
+                    else "stopped"
+                ),
+                "node_id": p.node_id,
+                "client_id": p.client_id,
+                "group": p.group,
+                "topic": p.topic,
+            }
+        )
+    return rows
+
+
+def write_service_files(state: SandboxState) -> None:
+    """``kafkascope.toml`` for the service and ``targets.json`` (Prometheus file_sd) listing
+    every client JMX endpoint, so clients are found as they come and go."""
+    directory = Path(state.dir)
+    targets = [
+        {
+            "targets": [p.jmx],
+            "labels": {
+                k: v
+                for k, v in {
+                    "name": p.name,
+                    "role": p.role,
+                    "client_id": p.client_id or "",
+                    "group": p.group or "",
+                    "topic": p.topic or "",
+                }.items()
+                if v
+            },
+        }
+        for p in state.processes
+        if p.node_id is None
+    ]
+    tmp = directory / "targets.json.tmp"
+    tmp.write_text(json.dumps(targets, indent=2) + "\n")
+    os.replace(tmp, directory / "targets.json")
+    broker_jmx = "\n".join(
+        f'"{p.node_id}" = "{p.jmx}"' for p in state.processes if p.node_id is not None
+    )
+    (directory / "kafkascope.toml").write_text(
+        "# Written by 'kafkascope sandbox up' for this sandbox.\n"
+        "[[clusters]]\n"
+        'name = "sandbox"\n'
+        f'bootstrap = "{state.bootstrap}"\n\n'
+        "[clusters.jmx.brokers]\n"
+        f"{broker_jmx}\n\n"
+        "[clusters.jmx.clients]\n"
+        f'file_sd = "{directory / "targets.json"}"\n'
+    )
