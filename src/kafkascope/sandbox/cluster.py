@@ -175,7 +175,7 @@ def up(
         with ThreadPoolExecutor(max_workers=brokers) as pool:
             nodes = list(pool.map(fmt, ids))
         for node in nodes:
-            node.pid = procs.spawn(node.argv, Path(node.log)).pid
+            node.pid = procs.spawn(node.argv, Path(node.log))
             state.processes.append(node)
         save(state)
         try:
@@ -269,8 +269,11 @@ def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> 
             heap="128m",
             client=True,
         )
-        with open(os.devnull, "wb") as devnull:
-            pid = procs.spawn(argv, log, stdout_to=devnull.fileno()).pid
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            pid = procs.spawn(argv, log, stdout_fd=null)
+        finally:
+            os.close(null)
         proc = Proc(
             name=name,
             role="producer",
@@ -295,21 +298,17 @@ def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> 
         )
         read_end, write_end = os.pipe()
         try:
-            drain = subprocess.Popen(
-                [sys.executable, "-c", _DRAIN, state.marker],
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+            drain = procs.spawn(
+                [sys.executable, "-c", _DRAIN, state.marker], None, stdin_fd=read_end
             )
-            jvm = procs.spawn(argv, log, stdout_to=write_end)
+            jvm = procs.spawn(argv, log, stdout_fd=write_end)
         finally:
             os.close(read_end)
             os.close(write_end)
         proc = Proc(
             name=name,
             role="consumer",
-            pid=jvm.pid,
+            pid=jvm,
             jmx=f"127.0.0.1:{jmx_port}",
             argv=argv,
             log=str(log),
@@ -317,7 +316,7 @@ def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> 
             group=spec.group,
             topic=spec.topic,
             protocol=spec.protocol,
-            drain_pid=drain.pid,
+            drain_pid=drain,
         )
     state.processes.append(proc)
     return proc
@@ -403,7 +402,7 @@ def broker_start(directory: Path, node_id: int, wait: bool = True) -> Proc:
         p = state.broker(node_id)
         if procs.owns(p.pid, state.marker):
             raise SandboxError(f"broker {node_id} is already running (pid {p.pid})")
-        p.pid = procs.spawn(p.argv, Path(p.log)).pid
+        p.pid = procs.spawn(p.argv, Path(p.log))
         p.stopped = False
         save(state)
         write_service_files(state)

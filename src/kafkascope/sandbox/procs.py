@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,25 +42,31 @@ def free_ports(n: int) -> list[int]:
 
 def spawn(
     argv: Sequence[str],
-    log_path: Path,
-    stdout_to: int | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start a detached process (its own session, so it outlives the CLI that started it
-    and a Ctrl-C in the terminal does not reach it)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
-    try:
-        return subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout_to if stdout_to is not None else log,
-            stderr=log,
-            start_new_session=True,
-            env=env,
-        )
-    finally:
-        log.close()
+    log_path: Path | None,
+    stdout_fd: int | None = None,
+    stdin_fd: int | None = None,
+) -> int:
+    """Start a detached process (its own session, so it outlives the CLI that started it and
+    a Ctrl-C in the terminal does not reach it); return its pid.
+
+    posix_spawn rather than Popen: nobody waits on these processes through a Popen object,
+    and the pid is the only handle the sandbox keeps (in sandbox.json)."""
+    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = []
+    if stdin_fd is None:
+        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, stdin_fd, 0))
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        actions.append((os.POSIX_SPAWN_OPEN, 2, str(log_path), flags, 0o644))
+    else:
+        actions.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0))
+    if stdout_fd is not None:
+        actions.append((os.POSIX_SPAWN_DUP2, stdout_fd, 1))
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, 2, 1))
+    return os.posix_spawnp(argv[0], list(argv), dict(os.environ), file_actions=actions, setsid=True)
 
 
 def is_alive(pid: int) -> bool:

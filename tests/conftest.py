@@ -1,0 +1,66 @@
+"""Shared fixtures: one real Kafka sandbox per test session, clients per test, all cleaned up
+even when a test fails.
+
+Set ``KAFKASCOPE_TEST_SANDBOX=DIR`` to reuse a sandbox already running in DIR (it is then
+left running); otherwise the session starts its own in a temporary directory and stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kafkascope.sandbox import cluster, procs
+from kafkascope.sandbox.state import Proc, SandboxState, load
+from kafkascope.sandbox.workload import ClientSpec
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxState]:
+    reuse = os.environ.get("KAFKASCOPE_TEST_SANDBOX")
+    if reuse:
+        yield load(Path(reuse))
+        return
+    directory = tmp_path_factory.mktemp("sandbox")
+    state = cluster.up(directory, brokers=3, workload=True)
+    try:
+        yield state
+    finally:
+        cluster.down(directory)
+        if os.environ.get("KAFKASCOPE_KEEP_SANDBOX") is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+ClientFactory = Callable[..., Proc]
+
+
+@pytest.fixture
+def start_client(sandbox: SandboxState) -> Iterator[ClientFactory]:
+    """Start extra real Java clients in the session sandbox; each is killed at teardown."""
+    started: list[Proc] = []
+
+    def start(
+        role: str,
+        topic: str,
+        group: str | None = None,
+        client_id: str | None = None,
+        rate: float = 10.0,
+        protocol: str = "classic",
+    ) -> Proc:
+        spec = ClientSpec(
+            role=role, topic=topic, client_id=client_id, group=group, rate=rate, protocol=protocol
+        )
+        p = cluster.client_start(Path(sandbox.dir), spec)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        if procs.owns(p.pid, sandbox.marker):
+            cluster.client_signal(Path(sandbox.dir), p.name, "KILL")
+        if p.drain_pid:
+            procs.stop(p.drain_pid, sandbox.marker, grace=1)
