@@ -10,6 +10,7 @@ answer) and ``AuthFailed`` (credentials rejected), each naming the target.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -82,10 +83,8 @@ def _causes(exc: BaseException) -> Iterable[str]:
     cur: Any = exc
     while cur is not None and seen < 12:
         name = type(cur).__name__
-        try:
+        with contextlib.suppress(Exception):  # Python exceptions have no getClass
             name = str(cur.getClass().getName())
-        except Exception:  # noqa: BLE001 - Python exceptions have no getClass
-            pass
         msg = ""
         try:
             msg = str(cur.getMessage())
@@ -172,7 +171,7 @@ class JmxConnection:
                           "(is the JVM frozen or overloaded?)") from None
         except SourceError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any Java error becomes a SourceError
             self._drop()
             raise map_error(self.target, e, self.timeout) from None
 
@@ -263,7 +262,5 @@ class JmxConnection:
 
 
 def _quiet_close(connector: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # closing a broken connection may fail
         connector.close()
-    except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
-        pass

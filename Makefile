@@ -1,0 +1,59 @@
+# kafkascope: `make demo` and `make test` do all set-up themselves (apt, venv, pip, Maven).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+SANDBOX_DIR ?= $(CURDIR)/.sandbox
+
+.PHONY: demo test lint typecheck unit integration setup kafka-jars system-deps demo-down clean
+
+demo: setup
+	@$(BIN)/python -m kafkascope.demo --dir "$(SANDBOX_DIR)"
+
+demo-down: setup
+	@$(BIN)/kafkascope sandbox down --dir "$(SANDBOX_DIR)"
+
+test: setup lint typecheck
+	$(BIN)/pytest -q
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+integration: setup
+	$(BIN)/pytest -q tests/integration tests/e2e
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+setup: system-deps $(STAMPS)/venv kafka-jars
+
+# Java 17+ and Maven, from Debian's packages when missing (the machine's user is root).
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "installing a JDK and Maven with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q openjdk-17-jdk-headless maven; }
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+# Apache Kafka 4.3.1 and the JMX agents from Maven Central into kafka/lib (git-ignored);
+# ~/.m2 caches them between runs.
+kafka-jars: $(STAMPS)/kafka-jars
+
+$(STAMPS)/kafka-jars: kafka/pom.xml
+	@mkdir -p $(STAMPS)
+	mvn -B -q -f kafka/pom.xml package
+	@touch $@
+
+clean:
+	rm -rf $(STAMPS) kafka/lib kafka/target .pytest_cache .mypy_cache .ruff_cache
