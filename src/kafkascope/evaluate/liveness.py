@@ -1,0 +1,384 @@
+"""Per-client liveness: ALIVE, HUNG, UNRESPONSIVE, DEAD, IDLE or UNKNOWN, with a reason a
+person on call can act on.
+
+It joins two views that the field notes' author could only bridge with a naming convention
+(``client.id == group.id``): the clients each JMX target exposes (found with
+``client-id=*``) and the group members the brokers report (client id, host, assignment).
+Client ids are not unique across hosts or groups, so the join uses client id AND host, and
+breaks remaining ties with the partitions each side says the consumer owns.
+
+Everything here is pure: observations and ``now`` in, verdicts out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kafkascope.model import Liveness
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """How the last reads of one JMX target went. ``error`` is ``refused``, ``timeout``,
+    ``auth`` or another short word; ``failures`` counts consecutive failed reads."""
+
+    target: str
+    last_attempt: float | None = None
+    last_success: float | None = None
+    error: str | None = None
+    failures: int = 0
+    failing_since: float | None = None
+
+
+@dataclass(frozen=True)
+class ClientObservation:
+    """One client seen through JMX (a target + client id), with the metrics liveness needs.
+
+    ``present`` says whether its MBeans were there at the last successful read of its
+    target; ``send_total_since`` is when the producer's ``record-send-total`` last changed.
+    """
+
+    target: str
+    client_id: str
+    kind: str  # "consumer" | "producer"
+    health: TargetHealth
+    present: bool = True
+    first_seen: float | None = None
+    last_seen: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    assigned: frozenset[TopicPartition] = frozenset()
+    send_total_since: float | None = None
+
+    @property
+    def host(self) -> str:
+        return normalize_host(self.target.rsplit(":", 1)[0])
+
+
+@dataclass(frozen=True)
+class MemberObservation:
+    """A group member as the group coordinator describes it."""
+
+    group: str
+    member_id: str
+    client_id: str
+    host: str
+    assignment: frozenset[TopicPartition] = frozenset()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When silence becomes a verdict. ``hung_poll_seconds`` bounds the time between polls
+    of a healthy consumer (it polls at least every few seconds even when idle);
+    ``max_poll_interval`` is quoted in reasons because past it the group evicts the member;
+    ``producer_stuck_seconds`` is how long queued records may wait with nothing sent."""
+
+    hung_poll_seconds: float = 30.0
+    max_poll_interval: float = 300.0
+    producer_stuck_seconds: float = 30.0
+    dead_after_failures: int = 1
+    left_group_grace: float = 45.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One client's or member's liveness. ``group``/``member_id`` are set when joined."""
+
+    liveness: Liveness
+    reason: str
+    client_id: str
+    kind: str
+    target: str | None = None
+    group: str | None = None
+    member_id: str | None = None
+    host: str | None = None
+    last_seen: float | None = None
+
+
+def normalize_host(host: str) -> str:
+    """Brokers report member hosts as ``/127.0.0.1``; targets are ``127.0.0.1`` or names."""
+    return host.strip().lstrip("/").strip("[]").lower()
+
+
+def _clock(ts: float | None) -> str:
+    if ts is None:
+        return "?"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S")
+
+
+def _secs(x: float) -> str:
+    return f"{x:.0f} s" if x >= 10 else f"{x:.1f} s"
+
+
+# -- rules on one JMX client ---------------------------------------------------------------
+
+
+def target_failure(obs: ClientObservation, th: Thresholds) -> Verdict | None:
+    """The JVM itself: refused → DEAD; connected but silent → UNRESPONSIVE."""
+    h = obs.health
+    if h.error is None or h.failures < th.dead_after_failures:
+        return None
+    times = f"{h.failures} time{'s' if h.failures != 1 else ''} since {_clock(h.failing_since)}"
+    if h.error == "timeout":
+        return _verdict(
+            obs, Liveness.UNRESPONSIVE, f"JMX {obs.target} connects but does not answer ({times})"
+        )
+    if h.error == "refused":
+        return _verdict(obs, Liveness.DEAD, f"JMX {obs.target} refused {times}")
+    return _verdict(obs, Liveness.UNKNOWN, f"JMX {obs.target} unreadable: {h.error} ({times})")
+
+
+def mbeans_vanished(obs: ClientObservation) -> Verdict | None:
+    """The JVM answers but this client's MBeans are gone: the client was closed."""
+    if obs.present:
+        return None
+    return _verdict(
+        obs,
+        Liveness.DEAD,
+        f"client MBeans gone from JMX {obs.target} (last seen {_clock(obs.last_seen)})",
+    )
+
+
+def consumer_not_polling(obs: ClientObservation, th: Thresholds) -> Verdict | None:
+    """A consumer whose application stopped calling poll(): the JVM is fine, the work is
+    not. Past max.poll.interval.ms the group will evict it."""
+    since = obs.metrics.get("last-poll-seconds-ago")
+    if since is None or since < 0 or since <= th.hung_poll_seconds:
+        return None
+    return _verdict(
+        obs,
+        Liveness.HUNG,
+        f"no poll for {_secs(since)} (max.poll.interval.ms {_secs(th.max_poll_interval)})",
+    )
+
+
+def producer_progress(obs: ClientObservation, now: float, th: Thresholds) -> Verdict | None:
+    """A producer with records queued that sends nothing is HUNG; with an empty buffer it is
+    merely IDLE (never an alert by itself)."""
+    if obs.send_total_since is None:
+        return None
+    quiet = now - obs.send_total_since
+    if quiet <= th.producer_stuck_seconds:
+        return None
+    total = obs.metrics.get("buffer-total-bytes")
+    available = obs.metrics.get("buffer-available-bytes")
+    queued = (total - available) if total is not None and available is not None else 0.0
+    waiting = obs.metrics.get("waiting-threads", 0.0)
+    if queued > 0 or waiting > 0:
+        return _verdict(
+            obs, Liveness.HUNG, f"{queued:.0f} bytes queued and nothing sent for {_secs(quiet)}"
+        )
+    return _verdict(obs, Liveness.IDLE, f"nothing to send for {_secs(quiet)}")
+
+
+def _verdict(obs: ClientObservation, liveness: Liveness, reason: str) -> Verdict:
+    return Verdict(
+        liveness,
+        reason,
+        obs.client_id,
+        obs.kind,
+        target=obs.target,
+        host=obs.host,
+        last_seen=obs.last_seen,
+    )
+
+
+def judge_client(obs: ClientObservation, now: float, th: Thresholds) -> Verdict:
+    """The verdict for one JMX client, strongest evidence first."""
+    kind_rule = (
+        consumer_not_polling(obs, th) if obs.kind == "consumer" else producer_progress(obs, now, th)
+    )
+    for v in (target_failure(obs, th), mbeans_vanished(obs), kind_rule):
+        if v is not None:
+            return v
+    if obs.kind == "consumer":
+        since = obs.metrics.get("last-poll-seconds-ago")
+        detail = (
+            f"polled {_secs(since)} ago" if since is not None and since >= 0 else "metrics fresh"
+        )
+    else:
+        rate = obs.metrics.get("record-send-rate")
+        detail = f"sending {rate:.1f} records/s" if rate else "metrics fresh"
+    return _verdict(obs, Liveness.ALIVE, detail)
+
+
+# -- the join -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A member and the JMX client that is the same consumer, or None when none is known."""
+
+    member: MemberObservation
+    client: ClientObservation | None
+    ambiguous: bool = False
+
+
+def join(
+    members: Sequence[MemberObservation], clients: Sequence[ClientObservation]
+) -> tuple[list[Pairing], list[ClientObservation]]:
+    """Pair members with JMX consumers by client id and host, ties broken by assignment
+    overlap. Returns the pairings and the JMX clients no member claimed."""
+    consumers = [c for c in clients if c.kind == "consumer"]
+    claimed: set[int] = set()
+    pairings: list[Pairing] = []
+    for m in members:
+        host = normalize_host(m.host)
+        candidates = [
+            (i, c)
+            for i, c in enumerate(consumers)
+            if c.client_id == m.client_id and c.host == host and i not in claimed
+        ]
+        if not candidates:
+            pairings.append(Pairing(m, None))
+            continue
+        if len(candidates) > 1 and m.assignment:
+            best = max(len(c.assigned & m.assignment) for _, c in candidates)
+            candidates = [(i, c) for i, c in candidates if len(c.assigned & m.assignment) == best]
+        i, c = candidates[0]
+        claimed.add(i)
+        pairings.append(Pairing(m, c, ambiguous=len(candidates) > 1))
+    unclaimed = [c for i, c in enumerate(consumers) if i not in claimed]
+    unclaimed += [c for c in clients if c.kind != "consumer"]
+    return pairings, unclaimed
+
+
+def judge_member(p: Pairing, now: float, th: Thresholds) -> Verdict:
+    """A member's verdict: its JMX client's when joined, otherwise membership-only."""
+    m = p.member
+    if p.client is None:
+        return Verdict(
+            Liveness.UNKNOWN,
+            f"member of {m.group} on {normalize_host(m.host)}; no JMX endpoint known "
+            "for this client (membership-only view)",
+            m.client_id,
+            "consumer",
+            group=m.group,
+            member_id=m.member_id,
+            host=normalize_host(m.host),
+        )
+    v = judge_client(p.client, now, th)
+    reason = v.reason + (
+        " (ambiguous join: several JVMs share this client id and host)" if p.ambiguous else ""
+    )
+    return Verdict(
+        v.liveness,
+        reason,
+        m.client_id,
+        "consumer",
+        target=v.target,
+        group=m.group,
+        member_id=m.member_id,
+        host=v.host,
+        last_seen=v.last_seen,
+    )
+
+
+def left_group(
+    obs: ClientObservation,
+    group: str,
+    last_member_seen: float | None,
+    now: float,
+    th: Thresholds,
+) -> Verdict | None:
+    """A consumer known to belong to ``group`` that the coordinator no longer lists, for
+    longer than a rebalance takes, has left (or was evicted from) its group."""
+    if last_member_seen is None or now - last_member_seen <= th.left_group_grace:
+        return None
+    v = _verdict(
+        obs,
+        Liveness.DEAD,
+        f"left group {group} {_secs(now - last_member_seen)} ago "
+        "(no longer a member per the group coordinator)",
+    )
+    return Verdict(
+        v.liveness, v.reason, v.client_id, v.kind, v.target, group, None, v.host, v.last_seen
+    )
+
+
+# -- group and topic level -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupHealth:
+    group: str
+    members: int
+    expected: int | None
+    unowned: tuple[TopicPartition, ...]
+    rebalances: int
+    churn: int
+    storm: bool
+    problems: tuple[str, ...]
+
+
+def learned_member_count(history: Iterable[int]) -> int | None:
+    """The usual member count: the most common non-zero count seen (ties → larger)."""
+    counts: dict[int, int] = {}
+    for n in history:
+        if n > 0:
+            counts[n] = counts.get(n, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=lambda n: (counts[n], n))
+
+
+def group_health(
+    group: str,
+    members: Sequence[MemberObservation],
+    partitions: Iterable[TopicPartition],
+    expected: int | None,
+    rebalances_in_window: int,
+    member_ids_seen_in_window: int,
+    storm_threshold: int = 3,
+) -> GroupHealth:
+    """Members present vs expected, partitions nobody owns, and rebalance storms (JMX
+    rebalance counts plus member ids that came and went, as the brokers saw them)."""
+    owned = set().union(*(m.assignment for m in members)) if members else set()
+    unowned = tuple(sorted(set(partitions) - owned)) if members else ()
+    churn = max(0, member_ids_seen_in_window - len(members))
+    storm = rebalances_in_window >= storm_threshold or churn >= storm_threshold
+    problems: list[str] = []
+    if expected is not None and len(members) < expected:
+        problems.append(f"{len(members)} of {expected} expected members present")
+    if unowned:
+        shown = ", ".join(f"{t}-{p}" for t, p in unowned[:5])
+        more = f" and {len(unowned) - 5} more" if len(unowned) > 5 else ""
+        problems.append(f"{len(unowned)} partitions have no owner ({shown}{more})")
+    if storm:
+        problems.append(
+            f"rebalance storm: {rebalances_in_window} rebalances, {churn} members "
+            "came and went in the window"
+        )
+    return GroupHealth(
+        group, len(members), expected, unowned, rebalances_in_window, churn, storm, tuple(problems)
+    )
+
+
+def producers_silent(
+    history: Sequence[tuple[float, int]],
+    now: float,
+    silent_after: float,
+    steady_min_points: int = 3,
+) -> str | None:
+    """A topic whose end offsets grew steadily and then stopped for ``silent_after``
+    seconds. ``history`` is (time, sum of end offsets) oldest first. An always-idle topic is
+    never flagged: there must have been steady production before the silence."""
+    if len(history) < 2:
+        return None
+    last_t, last_v = history[-1]
+    flat_since = last_t
+    for t, v in reversed(history[:-1]):
+        if v != last_v:
+            break
+        flat_since = t
+    if now - flat_since < silent_after:
+        return None
+    earlier = [pt for pt in history if pt[0] <= flat_since]
+    growth = sum(1 for a, b in itertools.pairwise(earlier) if b[1] > a[1])
+    if growth < steady_min_points - 1:
+        return None
+    return f"no records produced for {_secs(now - flat_since)} after steady production"

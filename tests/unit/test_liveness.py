@@ -1,0 +1,280 @@
+"""Liveness rules and the JMX ↔ membership join, as tables. Each case says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafkascope.evaluate.liveness import (
+    ClientObservation,
+    MemberObservation,
+    TargetHealth,
+    Thresholds,
+    group_health,
+    join,
+    judge_client,
+    judge_member,
+    learned_member_count,
+    left_group,
+    producers_silent,
+)
+from kafkascope.model import Liveness
+
+NOW = 1_800_000_000.0
+TH = Thresholds(hung_poll_seconds=30, max_poll_interval=300, producer_stuck_seconds=30)
+OK = TargetHealth("127.0.0.1:9401", last_attempt=NOW - 1, last_success=NOW - 1)
+
+
+def consumer(**kw: object) -> ClientObservation:
+    base: dict[str, object] = dict(
+        target="127.0.0.1:9401",
+        client_id="c1",
+        kind="consumer",
+        health=OK,
+        metrics={"last-poll-seconds-ago": 0.4},
+        first_seen=NOW - 600,
+        last_seen=NOW - 1,
+    )
+    return ClientObservation(**(base | kw))  # type: ignore[arg-type]
+
+
+def producer(**kw: object) -> ClientObservation:
+    base: dict[str, object] = dict(
+        target="127.0.0.1:9402",
+        client_id="producer-1",
+        kind="producer",
+        health=OK,
+        metrics={
+            "record-send-rate": 40.0,
+            "buffer-total-bytes": 33554432.0,
+            "buffer-available-bytes": 33554432.0,
+            "waiting-threads": 0.0,
+        },
+        send_total_since=NOW - 1,
+        first_seen=NOW - 600,
+        last_seen=NOW - 1,
+    )
+    return ClientObservation(**(base | kw))  # type: ignore[arg-type]
+
+
+CASES = [
+    # A consumer that polled under a second ago, on a target that answers: nothing wrong.
+    ("consumer-polling", consumer(), Liveness.ALIVE, "polled 0.4 s ago"),
+    # JMX refused: nothing listens on the port any more, the JVM is gone (kill -9).
+    (
+        "refused",
+        consumer(health=TargetHealth("127.0.0.1:9401", NOW, NOW - 10, "refused", 3, NOW - 10)),
+        Liveness.DEAD,
+        "JMX 127.0.0.1:9401 refused 3 times since",
+    ),
+    # JMX connects but times out: the JVM exists but is frozen (SIGSTOP, GC death spiral).
+    (
+        "timeout",
+        consumer(health=TargetHealth("127.0.0.1:9401", NOW, NOW - 10, "timeout", 2, NOW - 10)),
+        Liveness.UNRESPONSIVE,
+        "connects but does not answer (2 times",
+    ),
+    # A frozen JVM's last metrics said "polling", but they are stale: the target failure wins.
+    (
+        "timeout-beats-stale-metrics",
+        consumer(
+            health=TargetHealth("t:1", NOW, NOW - 10, "timeout", 1, NOW - 10),
+            metrics={"last-poll-seconds-ago": 0.1},
+            target="t:1",
+        ),
+        Liveness.UNRESPONSIVE,
+        "does not answer",
+    ),
+    # The JVM answers but the consumer's MBeans are gone: the application closed the client.
+    ("mbeans-vanished", consumer(present=False), Liveness.DEAD, "client MBeans gone"),
+    # Poll gap above the bound while JMX answers: processing is blocked (HUNG).
+    (
+        "no-poll",
+        consumer(metrics={"last-poll-seconds-ago": 42.0}),
+        Liveness.HUNG,
+        "no poll for 42 s (max.poll.interval.ms 300 s)",
+    ),
+    # Exactly at the bound is still fine: the rule is "longer than".
+    ("poll-at-bound", consumer(metrics={"last-poll-seconds-ago": 30.0}), Liveness.ALIVE, "polled"),
+    # Kafka reports -1 before the first poll; that is not a hang.
+    (
+        "never-polled-yet",
+        consumer(metrics={"last-poll-seconds-ago": -1.0}),
+        Liveness.ALIVE,
+        "metrics fresh",
+    ),
+    # A producer sending steadily.
+    ("producer-sending", producer(), Liveness.ALIVE, "sending 40.0 records/s"),
+    # No sends for a minute and an empty buffer: it has nothing to send (IDLE, not an alert).
+    (
+        "producer-idle",
+        producer(
+            send_total_since=NOW - 60,
+            metrics={"buffer-total-bytes": 100.0, "buffer-available-bytes": 100.0},
+        ),
+        Liveness.IDLE,
+        "nothing to send for 60 s",
+    ),
+    # No sends for a minute with 40 bytes queued: records wait and nothing moves (HUNG).
+    (
+        "producer-stuck",
+        producer(
+            send_total_since=NOW - 60,
+            metrics={"buffer-total-bytes": 100.0, "buffer-available-bytes": 60.0},
+        ),
+        Liveness.HUNG,
+        "40 bytes queued and nothing sent for 60 s",
+    ),
+    # Threads blocked on a full buffer are queued work even if the byte gauges lag behind.
+    (
+        "producer-waiting-threads",
+        producer(send_total_since=NOW - 60, metrics={"waiting-threads": 2.0}),
+        Liveness.HUNG,
+        "nothing sent",
+    ),
+    # A short quiet spell is normal batching, below the stuck bound.
+    ("producer-brief-quiet", producer(send_total_since=NOW - 10), Liveness.ALIVE, "sending"),
+    # A dead producer is DEAD through its JMX, like a consumer.
+    (
+        "producer-dead",
+        producer(health=TargetHealth("127.0.0.1:9402", NOW, NOW - 9, "refused", 1, NOW - 9)),
+        Liveness.DEAD,
+        "refused 1 time since",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("obs", "expected", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_judge_client(obs: ClientObservation, expected: Liveness, reason: str) -> None:
+    v = judge_client(obs, NOW, TH)
+    assert v.liveness is expected
+    assert reason in v.reason
+
+
+def member(
+    client_id: str,
+    host: str = "/127.0.0.1",
+    group: str = "g",
+    assignment: frozenset[tuple[str, int]] = frozenset(),
+    mid: str = "m",
+) -> MemberObservation:
+    return MemberObservation(group, f"{mid}-{client_id}", client_id, host, assignment)
+
+
+def test_join_by_client_id_and_host_not_by_group_id() -> None:
+    # Default ids (consumer-<group>-<n>) joined with no convention: the broker's "/127.0.0.1"
+    # and the target's "127.0.0.1" are the same host.
+    c = consumer(client_id="consumer-orders-1")
+    pairs, rest = join([member("consumer-orders-1")], [c])
+    assert pairs[0].client is c and rest == []
+
+
+def test_same_client_id_on_another_host_is_not_joined() -> None:
+    # client ids are not unique across hosts: a namesake on 10.0.0.9 is a different consumer.
+    pairs, rest = join([member("c1", host="/10.0.0.9")], [consumer()])
+    assert pairs[0].client is None and len(rest) == 1
+
+
+def test_duplicate_ids_on_one_host_are_split_by_assignment() -> None:
+    # Two JVMs on one host both use client.id=c1 (different groups): the partitions each one
+    # fetches (from JMX) match the assignment each member holds (from the brokers).
+    a = consumer(target="127.0.0.1:1", assigned=frozenset({("orders", 0)}))
+    b = consumer(target="127.0.0.1:2", assigned=frozenset({("payments", 0)}))
+    m_pay = member("c1", group="pay", assignment=frozenset({("payments", 0)}))
+    m_ord = member("c1", group="ord", assignment=frozenset({("orders", 0)}))
+    pairs, _ = join([m_pay, m_ord], [a, b])
+    assert pairs[0].client is b and pairs[1].client is a
+    assert not pairs[0].ambiguous
+
+
+def test_member_without_jmx_is_unknown_not_dead() -> None:
+    # Membership alone proves the coordinator hears heartbeats; without JMX we cannot judge
+    # polling, so the honest verdict is UNKNOWN.
+    pairs, _ = join([member("c9")], [])
+    v = judge_member(pairs[0], NOW, TH)
+    assert v.liveness is Liveness.UNKNOWN and "no JMX endpoint known" in v.reason
+
+
+def test_joined_member_takes_the_clients_verdict_with_group() -> None:
+    pairs, _ = join(
+        [member("c1", group="orders-processor")],
+        [consumer(metrics={"last-poll-seconds-ago": 99.0})],
+    )
+    v = judge_member(pairs[0], NOW, TH)
+    assert (v.liveness, v.group) == (Liveness.HUNG, "orders-processor")
+
+
+@pytest.mark.parametrize(
+    ("last_member_seen", "expected"),
+    [
+        # Still listed a moment ago: a rebalance in progress, not a departure.
+        (NOW - 10, None),
+        # Not listed for a minute, longer than a rebalance: it left or was evicted.
+        (NOW - 60, Liveness.DEAD),
+        # Never a member: nothing to say about leaving.
+        (None, None),
+    ],
+    ids=["rebalancing", "left", "never-member"],
+)
+def test_left_group(last_member_seen: float | None, expected: Liveness | None) -> None:
+    v = left_group(consumer(), "g", last_member_seen, NOW, TH)
+    assert (v.liveness if v else None) is expected
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        # 2 members most of the time, a brief 1 during a restart: the usual count is 2.
+        ([2, 2, 2, 1, 2, 2], 2),
+        # Ties go to the larger count, so a shrunken group is noticed rather than accepted.
+        ([1, 1, 2, 2], 2),
+        # An empty group teaches nothing.
+        ([0, 0], None),
+    ],
+    ids=["usual", "tie-larger", "empty"],
+)
+def test_learned_member_count(history: list[int], expected: int | None) -> None:
+    assert learned_member_count(history) == expected
+
+
+def test_group_health_flags_missing_members_unowned_partitions_and_storms() -> None:
+    parts = [("orders", i) for i in range(6)]
+    members = [member("a", assignment=frozenset(parts[:3]))]
+    h = group_health(
+        "g", members, parts, expected=2, rebalances_in_window=4, member_ids_seen_in_window=5
+    )
+    # One of two expected members; partitions 3-5 lost their owner; 4 rebalances and 4 member
+    # ids that came and went in the window is a storm.
+    assert h.unowned == (("orders", 3), ("orders", 4), ("orders", 5))
+    assert h.storm and h.churn == 4
+    assert "1 of 2 expected members present" in h.problems[0]
+    healthy = group_health(
+        "g",
+        [member("a", assignment=frozenset(parts))],
+        parts,
+        expected=1,
+        rebalances_in_window=0,
+        member_ids_seen_in_window=1,
+    )
+    assert healthy.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("history", "now", "silent"),
+    [
+        # Grew every 10 s, then flat for 130 s: producers have gone quiet.
+        ([(0, 0), (10, 100), (20, 200), (30, 300), (40, 300)], 160, True),
+        # Flat for only 60 s: inside the allowance.
+        ([(0, 0), (10, 100), (20, 200), (30, 300), (40, 300)], 90, False),
+        # Never grew (an idle topic like audit): silence is its normal state.
+        ([(0, 20), (10, 20), (20, 20), (30, 20)], 500, False),
+        # Still growing at the last point.
+        ([(0, 0), (10, 100), (20, 200)], 25, False),
+        # One point tells nothing.
+        ([(0, 0)], 500, False),
+    ],
+    ids=["silent", "brief-pause", "always-idle", "growing", "one-point"],
+)
+def test_producers_silent(history: list[tuple[float, int]], now: float, silent: bool) -> None:
+    assert (producers_silent(history, now, silent_after=120) is not None) is silent
