@@ -33,4 +33,37 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (cluster, group_id)
     )
     """,
+    # 2: metric history. Raw points plus 1-minute and 10-minute rollups maintained on
+    #    write (min/max/sum/count), so downsampling never needs a batch job and retention
+    #    is a cheap DELETE by time per table.
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        UNIQUE (name, labels)
+    );
+    CREATE INDEX series_name ON series (name);
+    CREATE TABLE samples_raw (
+        series_id INTEGER NOT NULL REFERENCES series (id),
+        ts REAL NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX samples_raw_series_ts ON samples_raw (series_id, ts);
+    CREATE INDEX samples_raw_ts ON samples_raw (ts);
+    CREATE TABLE samples_1m (
+        series_id INTEGER NOT NULL REFERENCES series (id),
+        ts INTEGER NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (series_id, ts)
+    ) WITHOUT ROWID;
+    CREATE INDEX samples_1m_ts ON samples_1m (ts);
+    CREATE TABLE samples_10m (
+        series_id INTEGER NOT NULL REFERENCES series (id),
+        ts INTEGER NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (series_id, ts)
+    ) WITHOUT ROWID;
+    CREATE INDEX samples_10m_ts ON samples_10m (ts)
+    """,
 ]

@@ -1,0 +1,181 @@
+"""Metric history: every collected metric, lag figure and verdict, as time series.
+
+Points go to a raw table and, in the same transaction, into 1-minute and 10-minute rollups
+(min/max/sum/count), so downsampling costs nothing extra and retention is a DELETE by time
+per resolution (defaults: raw 24 h, 1 minute 7 days, 10 minutes 90 days). Queries pick the
+finest resolution that still covers the requested range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from kafkascope.store.db import Database
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    labels: Labels
+    ts: float
+    value: float
+
+
+@dataclass(frozen=True)
+class Retention:
+    raw: float = 24 * 3600
+    one_minute: float = 7 * 86400
+    ten_minutes: float = 90 * 86400
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+    resolution: str
+
+
+ROLLUPS = (("samples_1m", 60), ("samples_10m", 600))
+
+
+def _labels_key(labels: Labels | Mapping[str, str]) -> str:
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    return json.dumps(sorted((str(k), str(v)) for k, v in items), separators=(",", ":"))
+
+
+class History:
+    """Append points, query ranges, apply retention. Writes go through the store's writer."""
+
+    def __init__(self, db: Database, retention: Retention | None = None) -> None:
+        self.db = db
+        self.retention = retention or Retention()
+        self._ids: dict[tuple[str, str], int] = {}
+        self._ids_lock = threading.Lock()
+
+    def _series_id(self, conn: sqlite3.Connection, name: str, key: str) -> int:
+        with self._ids_lock:
+            sid = self._ids.get((name, key))
+        if sid is not None:
+            return sid
+        conn.execute("INSERT OR IGNORE INTO series (name, labels) VALUES (?, ?)", (name, key))
+        row = conn.execute(
+            "SELECT id FROM series WHERE name = ? AND labels = ?", (name, key)
+        ).fetchone()
+        sid = int(row[0])
+        with self._ids_lock:
+            self._ids[(name, key)] = sid
+        return sid
+
+    def append(self, points: Iterable[Point]) -> int:
+        """Store points (NaN and infinities are skipped: they are not measurements)."""
+        batch = [p for p in points if math.isfinite(p.value)]
+        if not batch:
+            return 0
+
+        def write(conn: sqlite3.Connection) -> int:
+            rows = [
+                (self._series_id(conn, p.name, _labels_key(p.labels)), p.ts, p.value) for p in batch
+            ]
+            conn.executemany(
+                "INSERT INTO samples_raw (series_id, ts, value) VALUES (?, ?, ?)", rows
+            )
+            for table, width in ROLLUPS:
+                conn.executemany(
+                    f"INSERT INTO {table} (series_id, ts, min, max, sum, count) "
+                    "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (series_id, ts) DO UPDATE SET "
+                    "min = MIN(min, excluded.min), max = MAX(max, excluded.max), "
+                    "sum = sum + excluded.sum, count = count + 1",
+                    [(sid, int(ts // width) * width, v, v, v) for sid, ts, v in rows],
+                )
+            return len(rows)
+
+        return self.db.write(write)
+
+    def apply_retention(self, now: float) -> dict[str, int]:
+        """Drop what is older than each resolution keeps; return rows deleted per table."""
+        r = self.retention
+
+        def write(conn: sqlite3.Connection) -> dict[str, int]:
+            out = {}
+            for table, keep in (
+                ("samples_raw", r.raw),
+                ("samples_1m", r.one_minute),
+                ("samples_10m", r.ten_minutes),
+            ):
+                out[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE ts < ?", (now - keep,)
+                ).rowcount
+            return out
+
+        return self.db.write(write)
+
+    def names(self) -> list[str]:
+        return self.db.read(
+            lambda c: [r[0] for r in c.execute("SELECT DISTINCT name FROM series ORDER BY name")]
+        )
+
+    def query(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None,
+        start: float,
+        end: float,
+        step: float | None,
+        now: float,
+    ) -> list[Series]:
+        """Series of ``name`` whose labels include ``labels``, over [start, end], averaged
+        into ``step``-second buckets (None: raw points when available)."""
+        want = dict(labels or {})
+        resolution, table, width = self._resolution(start, step, now)
+
+        def read(conn: sqlite3.Connection) -> list[Series]:
+            out = []
+            for sid, lab in conn.execute("SELECT id, labels FROM series WHERE name = ?", (name,)):
+                ldict = dict(json.loads(lab))
+                if any(ldict.get(k) != v for k, v in want.items()):
+                    continue
+                if table == "samples_raw":
+                    rows = conn.execute(
+                        "SELECT ts, value FROM samples_raw WHERE series_id = ? "
+                        "AND ts BETWEEN ? AND ? ORDER BY ts",
+                        (sid, start, end),
+                    ).fetchall()
+                else:
+                    rows = conn.execute(
+                        f"SELECT ts, sum / count FROM {table} WHERE "
+                        "series_id = ? AND ts BETWEEN ? AND ? ORDER BY ts",
+                        (sid, start - width, end),
+                    ).fetchall()
+                pts = _bucket(rows, step) if step else [(float(t), float(v)) for t, v in rows]
+                if pts:
+                    out.append(Series(name, ldict, pts, resolution))
+            return out
+
+        return self.db.read(read)
+
+    def _resolution(self, start: float, step: float | None, now: float) -> tuple[str, str, int]:
+        r = self.retention
+        if (step is None or step < 60) and start >= now - r.raw:
+            return "raw", "samples_raw", 0
+        if (step is None or step < 600) and start >= now - r.one_minute:
+            return "1m", "samples_1m", 60
+        return "10m", "samples_10m", 600
+
+
+def _bucket(rows: list[tuple[float, float]], step: float) -> list[tuple[float, float]]:
+    """Average points into ``step``-second buckets keyed by bucket start."""
+    sums: dict[float, list[float]] = {}
+    for ts, v in rows:
+        b = math.floor(ts / step) * step
+        acc = sums.setdefault(b, [0.0, 0.0])
+        acc[0] += v
+        acc[1] += 1
+    return [(b, s / n) for b, (s, n) in sorted(sums.items())]
