@@ -490,16 +490,30 @@ def write_service_files(state: SandboxState) -> None:
     tmp = directory / "targets.json.tmp"
     tmp.write_text(json.dumps(targets, indent=2) + "\n")
     os.replace(tmp, directory / "targets.json")
+
+    # TOML basic strings take JSON's escapes, so json.dumps quotes paths safely.
+    def q(value: object) -> str:
+        return json.dumps(str(value))
+
     broker_jmx = "\n".join(
-        f'"{p.node_id}" = "{p.jmx}"' for p in state.processes if p.node_id is not None
+        f"{q(p.node_id)} = {q(p.jmx)}" for p in state.processes if p.node_id is not None
     )
-    (directory / "kafkascope.toml").write_text(
-        "# Written by 'kafkascope sandbox up' for this sandbox.\n"
+    tmp = directory / "kafkascope.toml.tmp"
+    tmp.write_text(
+        "# Written by 'kafkascope sandbox up' for this sandbox; the schema is\n"
+        "# docs/config-reference.md. Check it with: kafkascope check-config FILE\n"
+        "[service]\n"
+        f"data_dir = {q(directory / 'data')}\n\n"
         "[[clusters]]\n"
         'name = "sandbox"\n'
-        f'bootstrap = "{state.bootstrap}"\n\n'
+        f"bootstrap = {q(state.bootstrap)}\n"
+        "# Faster than the 5 s default, for a lively demo.\n"
+        'client_interval = "2s"\n\n'
+        "# Every node's own JMX port (brokers and controllers), by node id.\n"
         "[clusters.jmx.brokers]\n"
         f"{broker_jmx}\n\n"
+        "# Client JVMs come and go: the sandbox keeps targets.json current.\n"
         "[clusters.jmx.clients]\n"
-        f'file_sd = "{directory / "targets.json"}"\n'
+        f"file_sd = {q(directory / 'targets.json')}\n"
     )
+    os.replace(tmp, directory / "kafkascope.toml")

@@ -1,0 +1,169 @@
+"""``kafkascope check-config FILE``: load a configuration exactly as ``serve`` would (file plus
+``KAFKASCOPE_*`` overrides), then print what it configures, with every secret as ``***``.
+
+A broken file raises :class:`~kafkascope.errors.ConfigError`, which the CLI prints as one
+message naming the file, the key and the fix, and exits 2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel
+
+from kafkascope.config import (
+    BUILTIN_RULES,
+    ClusterConfig,
+    Config,
+    EmailReceiver,
+    Receiver,
+    Secret,
+    SlackReceiver,
+    WebhookReceiver,
+    format_duration,
+    load_config,
+)
+
+
+def check_config(
+    file: Annotated[Path, typer.Argument(help="The kafkascope TOML file to validate.")],
+) -> None:
+    """Validate a configuration file and summarise it (secrets shown as ***); exit 2 naming
+    the file, key and fix when it is wrong."""
+    typer.echo(summarize(load_config(file)))
+
+
+def _secret(secret: Secret | None) -> str:
+    if secret is None:
+        return "none"
+    return "***" if secret.source == "inline" else f"*** (from {secret.source})"
+
+
+def _secrets(value: object) -> Iterator[Secret]:
+    """Every secret in a loaded configuration (for the count in the summary)."""
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secrets(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secrets(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secrets(item)
+
+
+def _cluster(c: ClusterConfig) -> list[str]:
+    d = format_duration
+    lines = [f"  {c.name}: bootstrap {c.bootstrap}"]
+    if c.client_properties:
+        props = ", ".join(
+            f"{k}={_secret(v) if isinstance(v, Secret) else v}"
+            for k, v in c.client_properties.items()
+        )
+        lines.append(f"    client properties: {props}")
+    lines.append(
+        f"    intervals: admin {d(c.admin_interval)}, broker JMX {d(c.jmx_interval)}, "
+        f"client JMX {d(c.client_interval)}; JMX timeout {d(c.jmx_timeout)}"
+    )
+    jmx = c.jmx
+    where = []
+    if jmx.broker_port is not None:
+        where.append(f"port {jmx.broker_port} on every broker")
+    if jmx.brokers:
+        where.append(f"{len(jmx.brokers)} nodes mapped ({', '.join(map(str, jmx.brokers))})")
+    auth = f"user {jmx.username}, password {_secret(jmx.password)}" if jmx.username else "no auth"
+    tls = "TLS" if jmx.ssl else "no TLS"
+    lines.append(f"    broker JMX: {'; '.join(where) or 'off'}; {auth}; {tls}")
+    cl = jmx.clients
+    found = []
+    if cl.static:
+        found.append(f"{len(cl.static)} static")
+    if cl.file_sd is not None:
+        exists = "" if cl.file_sd.exists() else " (not there yet)"
+        found.append(f"file_sd {cl.file_sd}{exists}")
+    if cl.probe_ports is not None:
+        found.append(f"probe ports {cl.probe_ports}")
+    lines.append(f"    client JMX: {', '.join(found) or 'none configured (membership only)'}")
+    hung = c.liveness.hung_poll_seconds
+    lines.append(
+        f"    lag window {c.lag.intervals} commits, allowed lag {c.lag.allowed_lag}; "
+        f"hung after {d(hung) if hung is not None else 'max.poll.interval.ms'}"
+        + (
+            f"; expected members {dict(c.liveness.expected_members)}"
+            if c.liveness.expected_members
+            else ""
+        )
+    )
+    return lines
+
+
+def _receiver(r: Receiver) -> str:
+    if isinstance(r, WebhookReceiver):
+        headers = f", headers {', '.join(f'{k}=***' for k in r.headers)}" if r.headers else ""
+        return f"  {r.name}: webhook {r.url}{headers}"
+    if isinstance(r, SlackReceiver):
+        return f"  {r.name}: slack, webhook_url {_secret(r.webhook_url)}"
+    assert isinstance(r, EmailReceiver)
+    tls = "STARTTLS" if r.starttls else "no TLS"
+    auth = f", user {r.username}, password {_secret(r.password)}" if r.username else ""
+    return (
+        f"  {r.name}: email via {r.host}:{r.port} ({tls}{auth}) from {r.from_} to {', '.join(r.to)}"
+    )
+
+
+def summarize(config: Config) -> str:
+    """A few lines an operator can check at a glance; never a secret value."""
+    s = config.service
+    source = str(config.file) if config.file is not None else "(no file)"
+    overrides = (
+        f"; environment overrides: {', '.join(config.env_overrides)}"
+        if config.env_overrides
+        else ""
+    )
+    r = s.retention
+    lines = [
+        f"{source}: OK{overrides}",
+        f"service: listen {s.listen}, data_dir {s.data_dir}, log_level {s.log_level}",
+        f"  API tokens: {len(s.read_tokens)} read-only, {len(s.admin_tokens)} admin"
+        + ("" if s.read_tokens or s.admin_tokens else " (the API is open)")
+        + f"; retention raw {format_duration(r.raw)}, 1-minute {format_duration(r.one_minute)}, "
+        f"10-minute {format_duration(r.ten_minute)}",
+        f"clusters ({len(config.clusters)}):",
+    ]
+    for cluster in config.clusters:
+        lines += _cluster(cluster)
+    alerts = config.alerts
+    lines.append(f"receivers ({len(alerts.receivers)}):")
+    lines += [_receiver(r) for r in alerts.receivers] or ["  none: alerts are only shown"]
+    lines.append(f"routes ({len(alerts.routes)}):")
+    for route in alerts.routes:
+        match = [
+            f"severity {'/'.join(route.severity)}" if route.severity else "",
+            f"cluster {'/'.join(route.cluster)}" if route.cluster else "",
+            " ".join(f"{k}={v}" for k, v in route.labels.items()),
+        ]
+        lines.append(
+            f"  {' '.join(m for m in match if m) or 'every alert'} → {', '.join(route.receivers)}"
+        )
+    if not alerts.routes and alerts.receivers:
+        lines.append("  none: every alert goes to every receiver")
+    disabled = [name for name, o in alerts.rules.items() if not o.enabled]
+    lines.append(
+        f"rules: {len(BUILTIN_RULES)} built-in ({len(alerts.rules)} overridden"
+        + (f", disabled: {', '.join(disabled)}" if disabled else "")
+        + f"), {len(alerts.custom_rules)} custom"
+        + "".join(
+            f"\n  {c.name}: {c.metric} {c.comparator} {c.threshold:g} for "
+            f"{format_duration(c.for_)} ({c.severity})"
+            for c in alerts.custom_rules
+        )
+    )
+    lines.append(
+        f"secrets: {sum(1 for _ in _secrets(config))}, all shown as ***; repeat "
+        f"interval {format_duration(alerts.repeat_interval)}"
+    )
+    return "\n".join(lines)
