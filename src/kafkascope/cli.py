@@ -7,7 +7,9 @@ import sys
 
 import typer
 
+from kafkascope.config_cli import check_config
 from kafkascope.errors import KafkascopeError
+from kafkascope.jmx_cli import app as jmx_app
 from kafkascope.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
@@ -16,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.command("check-config")(check_config)
+app.add_typer(jmx_app, name="jmx")
 
 
 @app.callback()

@@ -4,6 +4,7 @@ crosses module boundaries lives here."""
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class Status(enum.IntEnum):
@@ -28,3 +29,49 @@ class Liveness(enum.Enum):
     DEAD = "DEAD"
     IDLE = "IDLE"
     UNKNOWN = "UNKNOWN"
+
+
+class MetricKind(enum.Enum):
+    """What a sample's value means. A catalog ``meter`` or ``histogram`` is expanded into
+    these at load time (``Count`` → counter, rates and percentiles → gauges), so every
+    consumer of samples (store, Prometheus exposition, rules) handles only three kinds."""
+
+    GAUGE = "gauge"  # a level that goes up and down; read as is
+    COUNTER = "counter"  # monotonic while the process lives; alert on deltas
+    STATE = "state"  # a string state (e.g. raft current-state): value 1, label ``state``
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def labels_of(mapping: dict[str, str]) -> Labels:
+    """Labels in their canonical form: sorted pairs, so equal label sets compare and hash
+    equal whatever order the ObjectName listed its keys in."""
+    return tuple(sorted(mapping.items()))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value read from one monitored process at one time.
+
+    ``target`` is the process's endpoint (``host:port`` for JMX); the client, topic,
+    partition and so on are labels (``client_id`` for clients), so the pair
+    (target, client_id) identifies a client without any naming convention."""
+
+    name: str
+    value: float
+    labels: Labels
+    target: str
+    timestamp: float
+    kind: MetricKind
+    unit: str
+
+    def label(self, key: str) -> str | None:
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
+
+    @property
+    def client_id(self) -> str | None:
+        return self.label("client_id")
