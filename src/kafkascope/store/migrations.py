@@ -66,4 +66,28 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX samples_10m_ts ON samples_10m (ts)
     """,
+    # 3: the notification outbox (alerts/outbox.py). One row per (notification, receiver);
+    #    the UNIQUE pair makes enqueuing the same notification twice a no-op. Rows are
+    #    written in the same transaction as the alert state that owes them.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        notification_id TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        response TEXT,
+        created_at REAL NOT NULL,
+        delivered_at REAL,
+        UNIQUE (notification_id, receiver)
+    );
+    CREATE INDEX outbox_pending ON outbox (state, receiver, id);
+    CREATE INDEX outbox_created ON outbox (created_at)
+    """,
 ]
