@@ -1,15 +1,15 @@
 """The exception tree. Every error a user can hit says what happened, where, and the fix.
 
-    KafkascopeError
-    ├── ConfigError            bad or missing setting (names the file, key and fix)
-    ├── EnvironmentProblem     a tool kafkascope needs is missing (java, mvn, jars)
-    ├── SandboxError           the local Kafka sandbox cannot do what was asked
-    ├── SourceError            a monitored thing could not be read
-    │   ├── Unreachable        nothing listens, or the connection was refused
-    │   ├── Timeout            it connected but did not answer within the bound
-    │   └── AuthFailed         credentials were rejected
-    ├── StoreError             the SQLite store failed
-    └── NotifyError            a notification failed (``retryable`` says whether to retry)
+KafkascopeError
+├── ConfigError            bad or missing setting (names the file, key and fix)
+├── EnvironmentProblem     a tool kafkascope needs is missing (java, mvn, jars)
+├── SandboxError           the local Kafka sandbox cannot do what was asked
+├── SourceError            a monitored thing could not be read
+│   ├── Unreachable        nothing listens, or the connection was refused
+│   ├── Timeout            it connected but did not answer within the bound
+│   └── AuthFailed         credentials were rejected
+├── StoreError             the SQLite store failed
+└── NotifyError            a notification failed (``retryable`` says whether to retry)
 """
 
 from __future__ import annotations

@@ -106,14 +106,21 @@ def map_error(target: str, exc: BaseException, timeout: float) -> SourceError:
     chain = list(_causes(exc))
     text = " | ".join(chain)
     if any("SecurityException" in c or "Authentication failed" in c for c in chain):
-        return AuthFailed(target, "JMX authentication failed: check the username and password "
-                          f"configured for this target ({chain[0]})")
+        return AuthFailed(
+            target,
+            "JMX authentication failed: check the username and password "
+            f"configured for this target ({chain[0]})",
+        )
     if any("SocketTimeoutException" in c or "Read timed out" in c for c in chain):
-        return Timeout(target, f"JMX did not answer within {timeout:g} s (is the JVM frozen "
-                       "or overloaded?)")
+        return Timeout(
+            target, f"JMX did not answer within {timeout:g} s (is the JVM frozen or overloaded?)"
+        )
     if any("ConnectException" in c or "Connection refused" in c for c in chain):
-        return Unreachable(target, "JMX connection refused: nothing listens on that port "
-                           "(is the process running, with -Dcom.sun.management.jmxremote.port?)")
+        return Unreachable(
+            target,
+            "JMX connection refused: nothing listens on that port "
+            "(is the process running, with -Dcom.sun.management.jmxremote.port?)",
+        )
     if any("SSL" in c or "ssl" in c for c in chain):
         return Unreachable(target, f"JMX SSL handshake failed; check the ssl settings ({text})")
     if any("UnknownHostException" in c for c in chain):
@@ -167,13 +174,33 @@ class JmxConnection:
             return fut.result(timeout=self.timeout)
         except cf.TimeoutError:
             self._drop()
-            raise Timeout(self.target, f"JMX did not answer within {self.timeout:g} s "
-                          "(is the JVM frozen or overloaded?)") from None
+            raise Timeout(
+                self.target,
+                f"JMX did not answer within {self.timeout:g} s (is the JVM frozen or overloaded?)",
+            ) from None
         except SourceError:
             raise
         except Exception as e:  # noqa: BLE001 - any Java error becomes a SourceError
-            self._drop()
-            raise map_error(self.target, e, self.timeout) from None
+            err = map_error(self.target, e, self.timeout)
+            # Only a broken link needs a new connection; an MBean that vanished between
+            # listing and reading (InstanceNotFoundException) leaves it perfectly usable.
+            if isinstance(err, Unreachable | Timeout | AuthFailed) or not self._link_ok(e):
+                self._drop()
+            raise err from None
+
+    @staticmethod
+    def _link_ok(exc: BaseException) -> bool:
+        """True for errors about a bean or attribute, which say nothing about the link."""
+        chain = " ".join(_causes(exc))
+        return any(
+            k in chain
+            for k in (
+                "InstanceNotFoundException",
+                "AttributeNotFound",
+                "MalformedObjectName",
+                "ReflectionException",
+            )
+        )
 
     def connect(self) -> None:
         """Open the connection (idempotent)."""
