@@ -11,6 +11,7 @@ import os
 import threading
 
 import jpype
+import jpype.config
 
 from kafkascope.errors import EnvironmentProblem
 
@@ -58,4 +59,8 @@ def ensure_started() -> None:
             "-Djava.awt.headless=true",
             convertStrings=True,
         )
+        # Destroying the JVM at exit waits for every non-daemon Java thread, and RMI's
+        # connection threads to a live target are such threads: the process would hang
+        # at exit. Nothing in the JVM needs an orderly shutdown, so skip it.
+        jpype.config.destroy_jvm = False
         _started_pid = os.getpid()
