@@ -7,10 +7,13 @@ import sys
 
 import typer
 
+from kafkascope.clients_cli import clients as clients_command
 from kafkascope.config_cli import check_config
 from kafkascope.errors import KafkascopeError
 from kafkascope.jmx_cli import app as jmx_app
+from kafkascope.lag_cli import register as register_lag_commands
 from kafkascope.sandbox.cli import app as sandbox_app
+from kafkascope.serve_cli import serve
 
 app = typer.Typer(
     help="kafkascope: Kafka monitoring that reaches people.",
@@ -19,7 +22,10 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.command("check-config")(check_config)
+app.command("serve")(serve)
 app.add_typer(jmx_app, name="jmx")
+app.command("clients")(clients_command)
+register_lag_commands(app)
 
 
 @app.callback()

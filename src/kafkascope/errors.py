@@ -39,6 +39,10 @@ class SourceError(KafkascopeError):
         self.target = target
         self.detail = message
 
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str]]:
+        # Crosses process boundaries (the isolated Kafka admin worker): keep both parts.
+        return (type(self), (self.target, self.detail))
+
 
 class Unreachable(SourceError):
     """Nothing listens at the target, or it refused the connection."""
@@ -62,3 +66,10 @@ class NotifyError(KafkascopeError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_notify_error, (type(self), str(self), self.retryable))
+
+
+def _notify_error(cls: type[NotifyError], message: str, retryable: bool) -> NotifyError:
+    return cls(message, retryable=retryable)

@@ -10,14 +10,18 @@ from kafkascope.evaluate.liveness import (
     TargetHealth,
     Thresholds,
     group_health,
+    hung_poll_bound,
     join,
     judge_client,
     judge_member,
+    judge_unclaimed,
     learned_member_count,
     left_group,
     producers_silent,
 )
 from kafkascope.model import Liveness
+from kafkascope.monitor.client_monitor import backlog_of, compress_append, error_word
+from kafkascope.sources.collector import TargetFreshness
 
 NOW = 1_800_000_000.0
 TH = Thresholds(hung_poll_seconds=30, max_poll_interval=300, producer_stuck_seconds=30)
@@ -278,3 +282,234 @@ def test_group_health_flags_missing_members_unowned_partitions_and_storms() -> N
 )
 def test_producers_silent(history: list[tuple[float, int]], now: float, silent: bool) -> None:
     assert (producers_silent(history, now, silent_after=120) is not None) is silent
+
+
+# -- the adaptive HUNG bound -------------------------------------------------------------
+
+ADAPTIVE = Thresholds(max_poll_interval=300)  # hung_poll_seconds unset: adapt per consumer
+
+
+def polling(
+    since: float, gap_ms: float | None = None, backlog: int | None = 100, **kw: object
+) -> ClientObservation:
+    metrics: dict[str, float] = {"last-poll-seconds-ago": since}
+    if gap_ms is not None:
+        metrics["time-between-poll-max"] = gap_ms
+    return consumer(metrics=metrics, backlog=backlog, **kw)
+
+
+BOUNDS = [
+    # A configured bound wins over any history.
+    ("configured", Thresholds(hung_poll_seconds=5), polling(0, 200), 5.0, "configured"),
+    # Polls every 200 ms: 3 × 0.2 s is far below the 30 s floor, which absorbs GC pauses.
+    ("fast-poller-floor", ADAPTIVE, polling(0, 200), 30.0, "3 × its longest recent poll gap"),
+    # Usually 20 s between polls (slow batches): 3 × 20 s = 60 s.
+    ("slow-batches", ADAPTIVE, polling(0, 20_000), 60.0, "longest recent poll gap 20 s"),
+    # 2 minutes between polls: 3 × 120 s = 360 s, capped where Kafka evicts (300 s).
+    ("batch-capped", ADAPTIVE, polling(0, 120_000), 300.0, "within 30 s..300 s"),
+    # The remembered gap (the metric is NaN while no poll happens) is preferred.
+    (
+        "remembered-gap",
+        ADAPTIVE,
+        polling(0, None, poll_gap_max_ms=15_000.0),
+        45.0,
+        "longest recent poll gap 15 s",
+    ),
+    # No history at all: only Kafka's own limit is certain.
+    ("no-history", ADAPTIVE, polling(0, None), 300.0, "no poll history yet"),
+    # A smaller max.poll.interval.ms also caps the floor.
+    ("small-max-poll", Thresholds(max_poll_interval=20), polling(0, 100), 20.0, "3 ×"),
+]
+
+
+@pytest.mark.parametrize(
+    ("th", "obs", "bound", "why"), [c[1:] for c in BOUNDS], ids=[c[0] for c in BOUNDS]
+)
+def test_hung_poll_bound(th: Thresholds, obs: ClientObservation, bound: float, why: str) -> None:
+    got, explained = hung_poll_bound(obs, th)
+    assert got == pytest.approx(bound)
+    assert why in explained
+
+
+ADAPTIVE_CASES = [
+    # Polls every 200 ms, then nothing for 42 s with records waiting: HUNG long before the
+    # group would evict it at 300 s.
+    (
+        "fast-poller-stuck",
+        polling(42, 200, backlog=1234),
+        Liveness.HUNG,
+        "no poll for 42 s (max.poll.interval.ms 300 s); 1,234 records waiting; bound 30 s",
+    ),
+    # A batch consumer that normally spends 2 minutes between polls, 150 s into a batch:
+    # its normal rhythm, not a hang.
+    ("batch-mid-batch", polling(150, 120_000, backlog=5000), Liveness.ALIVE, "polled 150 s ago"),
+    # The same batch consumer past max.poll.interval.ms: HUNG (the group evicts it now).
+    ("batch-past-eviction", polling(310, 120_000, backlog=5000), Liveness.HUNG, "no poll for"),
+    # 20 s rhythm: 45 s without a poll is still inside 3 × 20 s.
+    ("slow-batches-ok", polling(45, 20_000), Liveness.ALIVE, "polled 45 s ago"),
+    # ... 61 s is not.
+    ("slow-batches-stuck", polling(61, 20_000), Liveness.HUNG, "bound 60 s"),
+    # Waiting inside a long poll() on an idle topic (ConsoleConsumer polls with
+    # Long.MAX_VALUE): the gap grows without bound, but nothing waits for it.
+    (
+        "idle-in-long-poll",
+        polling(500, None, backlog=0),
+        Liveness.ALIVE,
+        "waiting in poll() for 500 s with nothing to consume",
+    ),
+    # Idle in a long poll after a spell of fast polling (gap history 200 ms): still idle.
+    ("idle-fast-history", polling(90, 200, backlog=0), Liveness.ALIVE, "nothing to consume"),
+    # Past the bound and the brokers cannot say whether records wait (no commit yet):
+    # flagged, and the reason says what is unknown.
+    (
+        "backlog-unknown",
+        polling(42, 200, backlog=None),
+        Liveness.HUNG,
+        "no committed offsets to tell whether records wait",
+    ),
+    # No poll history: 120 s without a poll is within max.poll.interval.ms.
+    ("no-history-ok", polling(120, None), Liveness.ALIVE, "polled 120 s ago"),
+]
+
+
+@pytest.mark.parametrize(
+    ("obs", "expected", "reason"),
+    [c[1:] for c in ADAPTIVE_CASES],
+    ids=[c[0] for c in ADAPTIVE_CASES],
+)
+def test_adaptive_hung_rule(obs: ClientObservation, expected: Liveness, reason: str) -> None:
+    v = judge_client(obs, NOW, ADAPTIVE)
+    assert v.liveness is expected, v.reason
+    assert reason in v.reason
+
+
+def test_other_jmx_errors_are_unknown_with_their_text() -> None:
+    # Wrong credentials say nothing about the client's health: UNKNOWN, with the error.
+    h = TargetHealth("t:1", NOW, None, "auth", 2, NOW - 5, "JMX credentials rejected")
+    v = judge_client(consumer(health=h, target="t:1"), NOW, TH)
+    assert v.liveness is Liveness.UNKNOWN
+    assert "unreadable: auth (2 times since" in v.reason and "credentials rejected" in v.reason
+
+
+def test_quiet_producer_says_how_long_before_idle() -> None:
+    # 10 s without a send, under the 30 s stuck bound: ALIVE, and the reason says so.
+    quiet = producer(send_total_since=NOW - 10, metrics={"record-send-rate": 0.0})
+    v = judge_client(quiet, NOW, TH)
+    assert (v.liveness, v.reason) == (Liveness.ALIVE, "nothing sent for 10 s (IDLE after 30 s)")
+
+
+# -- clients no member claims ------------------------------------------------------------
+
+REFUSED = TargetHealth("127.0.0.1:9401", NOW, NOW - 60, "refused", 12, NOW - 60)
+
+UNCLAIMED = [
+    # Healthy per JMX, but missing from its group for a minute (> 45 s grace): it left or
+    # was evicted.
+    ("left", consumer(), "g", NOW - 60, Liveness.DEAD, "left group g 60 s ago"),
+    # Missing for 10 s: a rebalance in progress; ALIVE, and the reason says where it is.
+    ("rebalancing", consumer(), "g", NOW - 10, Liveness.ALIVE, "not in group g for 10 s"),
+    # Hung long enough to be evicted: HUNG is the more useful word than "left".
+    (
+        "evicted-while-hung",
+        consumer(metrics={"last-poll-seconds-ago": 400.0}, backlog=10),
+        "g",
+        NOW - 90,
+        Liveness.HUNG,
+        "no poll for 400 s",
+    ),
+    # Killed, and the brokers dropped it at the session timeout: still known, still DEAD,
+    # with its group remembered.
+    ("killed-dropped", consumer(health=REFUSED), "g", NOW - 50, Liveness.DEAD, "refused 12 times"),
+    # A consumer using assign(): never a member, nothing to leave.
+    ("assign-mode", consumer(), None, None, Liveness.ALIVE, "polled 0.4 s ago"),
+    # Producers are never group members.
+    ("producer", producer(), None, None, Liveness.ALIVE, "sending"),
+]
+
+
+@pytest.mark.parametrize(
+    ("obs", "group", "seen", "expected", "reason"),
+    [c[1:] for c in UNCLAIMED],
+    ids=[c[0] for c in UNCLAIMED],
+)
+def test_judge_unclaimed(
+    obs: ClientObservation,
+    group: str | None,
+    seen: float | None,
+    expected: Liveness,
+    reason: str,
+) -> None:
+    v = judge_unclaimed(obs, group, seen, NOW, TH)
+    assert v.liveness is expected, v.reason
+    assert reason in v.reason
+    assert v.group == group and v.member_id is None
+
+
+# -- the monitor's pure helpers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partitions", "committed", "ends", "expected"),
+    [
+        # 2 partitions, 5 and 0 records behind their end offsets.
+        ([("t", 0), ("t", 1)], {("t", 0): 95, ("t", 1): 40}, {("t", 0): 100, ("t", 1): 40}, 5),
+        # A commit beyond the end (transaction marker, truncation) is no negative backlog.
+        ([("t", 0)], {("t", 0): 101}, {("t", 0): 100}, 0),
+        # Never committed, and the log is empty: nothing waits.
+        ([("t", 0)], {}, {("t", 0): 0}, 0),
+        # Never committed, records in the log: it depends on auto.offset.reset, unknown.
+        ([("t", 0)], {}, {("t", 0): 7}, None),
+        # The group's commits could not be read: unknown.
+        ([("t", 0)], None, {("t", 0): 7}, None),
+        # No end offset for a partition: unknown.
+        ([("t", 0)], {("t", 0): 1}, {}, None),
+        # No partitions assigned: nothing to do.
+        ([], {}, {}, 0),
+    ],
+    ids=[
+        "behind",
+        "commit-past-end",
+        "empty-log",
+        "no-commit",
+        "no-commits-read",
+        "no-end",
+        "none",
+    ],
+)
+def test_backlog_of(
+    partitions: list[tuple[str, int]],
+    committed: dict[tuple[str, int], int] | None,
+    ends: dict[tuple[str, int], int],
+    expected: int | None,
+) -> None:
+    assert backlog_of(partitions, committed, ends) == expected
+
+
+def test_compress_append_keeps_ends_of_flat_stretches() -> None:
+    history: list[tuple[float, int]] = []
+    for t, v in [(0, 0), (1, 10), (2, 10), (3, 10), (4, 10), (5, 20)]:
+        compress_append(history, t, v)
+    # The flat stretch 1..4 is kept as its first and last point: producers_silent still
+    # sees when it began.
+    assert history == [(0, 0), (1, 10), (4, 10), (5, 20)]
+    assert producers_silent([(0, 0), (1, 10), (2, 20), (3, 30), (4, 30)], 200, 120) is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "failures", "word"),
+    [
+        # Nothing listens on the port: the JVM is gone.
+        ("unreachable", "127.0.0.1:1: JMX connection refused: nothing listens", 3, "refused"),
+        # Unreachable for another reason (unknown host, TLS): not proof of death.
+        ("unreachable", "127.0.0.1:1: unknown host", 1, "unreachable"),
+        # Connected, no answer: a frozen JVM.
+        ("timeout", "did not answer within 5 s", 2, "timeout"),
+        ("auth_failed", "credentials rejected", 1, "auth"),
+        # The last read succeeded: no error word, whatever the last error was.
+        ("timeout", "did not answer within 5 s", 0, None),
+    ],
+    ids=["refused", "unreachable", "timeout", "auth", "recovered"],
+)
+def test_error_word(kind: str, error: str, failures: int, word: str | None) -> None:
+    f = TargetFreshness("127.0.0.1:1", "consumer", NOW, NOW, error, NOW, kind, failures, None)
+    assert error_word(f) == word

@@ -7,6 +7,17 @@ It joins two views that the field notes' author could only bridge with a naming 
 Client ids are not unique across hosts or groups, so the join uses client id AND host, and
 breaks remaining ties with the partitions each side says the consumer owns.
 
+Two Kafka facts shape the consumer rules (checked on Kafka 4.3.1 in the sandbox):
+
+* ``last-poll-seconds-ago`` counts from the *start* of the last ``poll()`` call. A consumer
+  blocked inside a long ``poll()`` on an idle topic (``ConsoleConsumer`` polls with
+  ``Long.MAX_VALUE``) reads exactly like one whose application stopped calling ``poll()``.
+  What tells them apart is whether records are waiting for it: the brokers' committed
+  offsets against the end offsets (``ClientObservation.backlog``). No backlog, no hang.
+* ``time-between-poll-max`` is windowed (about a minute): it reads NaN while a consumer
+  makes no poll at all, so the caller remembers its recent maximum across reads
+  (``ClientObservation.poll_gap_max_ms``).
+
 Everything here is pure: observations and ``now`` in, verdicts out.
 """
 
@@ -14,8 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kafkascope.model import Liveness
 
@@ -25,7 +37,8 @@ TopicPartition = tuple[str, int]
 @dataclass(frozen=True)
 class TargetHealth:
     """How the last reads of one JMX target went. ``error`` is ``refused``, ``timeout``,
-    ``auth`` or another short word; ``failures`` counts consecutive failed reads."""
+    ``auth`` or another short word (None while reads succeed); ``failures`` counts
+    consecutive failed reads since ``failing_since``; ``detail`` is the last error's text."""
 
     target: str
     last_attempt: float | None = None
@@ -33,6 +46,7 @@ class TargetHealth:
     error: str | None = None
     failures: int = 0
     failing_since: float | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,11 @@ class ClientObservation:
 
     ``present`` says whether its MBeans were there at the last successful read of its
     target; ``send_total_since`` is when the producer's ``record-send-total`` last changed.
+    ``poll_gap_max_ms`` is the consumer's longest time between polls seen recently (the
+    caller remembers it: the metric itself reads NaN when no poll happened in its window);
+    None means "use ``time-between-poll-max`` from ``metrics``". ``backlog`` is the number
+    of records waiting for this consumer in its assigned partitions per the brokers (end
+    offsets minus committed offsets), None when unknown.
     """
 
     target: str
@@ -53,6 +72,8 @@ class ClientObservation:
     metrics: Mapping[str, float] = field(default_factory=dict)
     assigned: frozenset[TopicPartition] = frozenset()
     send_total_since: float | None = None
+    poll_gap_max_ms: float | None = None
+    backlog: int | None = None
 
     @property
     def host(self) -> str:
@@ -72,16 +93,28 @@ class MemberObservation:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When silence becomes a verdict. ``hung_poll_seconds`` bounds the time between polls
-    of a healthy consumer (it polls at least every few seconds even when idle);
-    ``max_poll_interval`` is quoted in reasons because past it the group evicts the member;
-    ``producer_stuck_seconds`` is how long queued records may wait with nothing sent."""
+    """When silence becomes a verdict.
 
-    hung_poll_seconds: float = 30.0
+    ``hung_poll_seconds``: a consumer with work waiting that has not polled for longer is
+    HUNG; None (the default) adapts the bound to each consumer, see :func:`hung_poll_bound`.
+    ``max_poll_interval`` is quoted in reasons (past it the group evicts the member) and caps
+    the adaptive bound. ``producer_stuck_seconds`` is how long queued records may wait with
+    nothing sent. ``dead_after_failures`` consecutive failed JMX reads make a verdict.
+    ``left_group_grace`` is how long a consumer may be missing from its group (a rebalance)
+    before it counts as gone. ``silent_after`` is how long a steadily written topic may stay
+    flat before "producers silent". Rebalance storms are ``storm_threshold`` rebalances or
+    member churn within ``storm_window`` seconds."""
+
+    hung_poll_seconds: float | None = None
     max_poll_interval: float = 300.0
     producer_stuck_seconds: float = 30.0
     dead_after_failures: int = 1
     left_group_grace: float = 45.0
+    hung_poll_floor: float = 30.0
+    hung_poll_factor: float = 3.0
+    silent_after: float = 120.0
+    storm_window: float = 300.0
+    storm_threshold: int = 3
 
 
 @dataclass(frozen=True)
@@ -129,7 +162,10 @@ def target_failure(obs: ClientObservation, th: Thresholds) -> Verdict | None:
         )
     if h.error == "refused":
         return _verdict(obs, Liveness.DEAD, f"JMX {obs.target} refused {times}")
-    return _verdict(obs, Liveness.UNKNOWN, f"JMX {obs.target} unreadable: {h.error} ({times})")
+    detail = f": {h.detail}" if h.detail else ""
+    return _verdict(
+        obs, Liveness.UNKNOWN, f"JMX {obs.target} unreadable: {h.error} ({times}){detail}"
+    )
 
 
 def mbeans_vanished(obs: ClientObservation) -> Verdict | None:
@@ -143,16 +179,64 @@ def mbeans_vanished(obs: ClientObservation) -> Verdict | None:
     )
 
 
-def consumer_not_polling(obs: ClientObservation, th: Thresholds) -> Verdict | None:
-    """A consumer whose application stopped calling poll(): the JVM is fine, the work is
-    not. Past max.poll.interval.ms the group will evict it."""
-    since = obs.metrics.get("last-poll-seconds-ago")
-    if since is None or since < 0 or since <= th.hung_poll_seconds:
+def _recent_gap_ms(obs: ClientObservation) -> float | None:
+    gap = obs.poll_gap_max_ms
+    if gap is None:
+        gap = obs.metrics.get("time-between-poll-max")
+    if gap is None or not math.isfinite(gap) or gap < 0:
         return None
+    return gap
+
+
+def hung_poll_bound(obs: ClientObservation, th: Thresholds) -> tuple[float, str]:
+    """How long this consumer may go without polling before it is HUNG, and why.
+
+    A configured ``hung_poll_seconds`` wins. Otherwise the bound adapts to the consumer:
+    ``clamp(3 × its recent time-between-poll-max, 30 s, max.poll.interval.ms)``. One fixed
+    number cannot serve every consumer: a batch consumer that normally spends 2 minutes
+    between polls must not read HUNG at 30 s, while one that polls many times a second and
+    then stops for a minute is stuck long before the group evicts it at
+    ``max.poll.interval.ms``. Three times its own longest recent gap leaves room for a slow
+    batch; the 30 s floor absorbs GC pauses and slow commits; the ceiling is where Kafka
+    itself gives up. With no poll history yet (a consumer seen only while blocked), the
+    bound is ``max.poll.interval.ms``: without evidence of its rhythm, only Kafka's own
+    limit is certain."""
+    if th.hung_poll_seconds is not None:
+        return th.hung_poll_seconds, "configured"
+    gap_ms = _recent_gap_ms(obs)
+    if gap_ms is None:
+        return th.max_poll_interval, "no poll history yet: max.poll.interval.ms"
+    bound = min(
+        max(th.hung_poll_factor * gap_ms / 1000.0, th.hung_poll_floor), th.max_poll_interval
+    )
+    return bound, (
+        f"{th.hung_poll_factor:g} × its longest recent poll gap {_secs(gap_ms / 1000.0)}, "
+        f"within {_secs(th.hung_poll_floor)}..{_secs(th.max_poll_interval)}"
+    )
+
+
+def consumer_not_polling(obs: ClientObservation, th: Thresholds) -> Verdict | None:
+    """A consumer whose application stopped calling poll() while records wait for it: the
+    JVM is fine, the work is not. Past max.poll.interval.ms the group will evict it.
+
+    With no backlog (the brokers say every assigned partition is consumed up to its end)
+    a long gap is a consumer waiting inside poll() for records, not a hang."""
+    since = obs.metrics.get("last-poll-seconds-ago")
+    if since is None or since < 0:
+        return None
+    bound, why = hung_poll_bound(obs, th)
+    if since <= bound or obs.backlog == 0:
+        return None
+    waiting = (
+        f"{obs.backlog:,} records waiting"
+        if obs.backlog is not None
+        else "no committed offsets to tell whether records wait"
+    )
     return _verdict(
         obs,
         Liveness.HUNG,
-        f"no poll for {_secs(since)} (max.poll.interval.ms {_secs(th.max_poll_interval)})",
+        f"no poll for {_secs(since)} (max.poll.interval.ms {_secs(th.max_poll_interval)}); "
+        f"{waiting}; bound {_secs(bound)} ({why})",
     )
 
 
@@ -195,15 +279,27 @@ def judge_client(obs: ClientObservation, now: float, th: Thresholds) -> Verdict:
     for v in (target_failure(obs, th), mbeans_vanished(obs), kind_rule):
         if v is not None:
             return v
+    return _verdict(obs, Liveness.ALIVE, _alive_detail(obs, now, th))
+
+
+def _alive_detail(obs: ClientObservation, now: float, th: Thresholds) -> str:
     if obs.kind == "consumer":
         since = obs.metrics.get("last-poll-seconds-ago")
-        detail = (
-            f"polled {_secs(since)} ago" if since is not None and since >= 0 else "metrics fresh"
-        )
-    else:
-        rate = obs.metrics.get("record-send-rate")
-        detail = f"sending {rate:.1f} records/s" if rate else "metrics fresh"
-    return _verdict(obs, Liveness.ALIVE, detail)
+        if since is None or since < 0:
+            return "metrics fresh"
+        if since > hung_poll_bound(obs, th)[0] and obs.backlog == 0:
+            return (
+                f"waiting in poll() for {_secs(since)} with nothing to consume "
+                "(its partitions are consumed up to their end)"
+            )
+        return f"polled {_secs(since)} ago"
+    rate = obs.metrics.get("record-send-rate")
+    if rate:
+        return f"sending {rate:.1f} records/s"
+    if obs.send_total_since is not None and now > obs.send_total_since:
+        quiet, idle_after = _secs(now - obs.send_total_since), _secs(th.producer_stuck_seconds)
+        return f"nothing sent for {quiet} (IDLE after {idle_after})"
+    return "metrics fresh"
 
 
 # -- the join -------------------------------------------------------------------------------
@@ -298,6 +394,31 @@ def left_group(
     return Verdict(
         v.liveness, v.reason, v.client_id, v.kind, v.target, group, None, v.host, v.last_seen
     )
+
+
+def judge_unclaimed(
+    obs: ClientObservation,
+    group: str | None,
+    last_member_seen: float | None,
+    now: float,
+    th: Thresholds,
+) -> Verdict:
+    """A JMX client that no current group member claims (a producer, a consumer using
+    ``assign()``, or a consumer that was a member of ``group`` until ``last_member_seen``).
+
+    Its own evidence comes first: a refused, frozen, closed or hung client says so itself
+    (an evicted hung consumer stays HUNG, the more useful word). A consumer that looks
+    healthy but has been missing from its group for longer than a rebalance has left it."""
+    v = judge_client(obs, now, th)
+    if v.liveness is not Liveness.ALIVE or group is None or obs.kind != "consumer":
+        return replace(v, group=group)
+    left = left_group(obs, group, last_member_seen, now, th)
+    if left is not None:
+        return left
+    if last_member_seen is not None:
+        away = _secs(max(0.0, now - last_member_seen))
+        return replace(v, group=group, reason=f"{v.reason}; not in group {group} for {away}")
+    return replace(v, group=group)
 
 
 # -- group and topic level -----------------------------------------------------------------

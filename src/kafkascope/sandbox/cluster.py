@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -88,9 +89,14 @@ def up(
     workload: bool = True,
     broker_heap: str = "512m",
     lib_dir: Path | None = None,
+    agents: Sequence[str] = (),
 ) -> SandboxState:
     """Format and start a KRaft cluster of ``brokers`` combined broker+controller nodes,
-    then the demo workload; return only when all of it is ready."""
+    then the demo workload; return only when all of it is ready.
+
+    ``agents``: extra JVM flags for every node, meant for ``-javaagent:JAR=OPTIONS`` (the
+    Jolokia and jmx_exporter agents the alternate sources are tested against). An agent
+    that listens on a fixed port can only be given to a one-node sandbox."""
     if brokers < 1:
         raise SandboxError(f"--brokers must be at least 1 (got {brokers})")
     directory = directory.resolve()
@@ -159,7 +165,7 @@ def up(
                 log_file=log,
                 heap=broker_heap,
                 client=False,
-                extra=[f"-Xms{broker_heap}"],
+                extra=[f"-Xms{broker_heap}", *agents],
             )
             return Proc(
                 name=f"node-{node}",

@@ -367,16 +367,20 @@ class KafkaAdmin:
     # -- cluster and topics -------------------------------------------------------------
 
     def cluster(self) -> ClusterInfo:
-        """Cluster id, the controller id DescribeCluster reports, and every live broker."""
+        """Cluster id, the controller id and every registered broker, from a Metadata
+        request. Not DescribeCluster: librdkafka routes that to "the controller", and when
+        the broker it picked stops, the call times out until its metadata refreshes, so
+        the one poll that matters (a broker just died) would see no brokers at all."""
         call = self._begin("describe the cluster")
-        fut = self._client.describe_cluster(request_timeout=call.request_timeout)
-        result = self._one(fut, call)
+        md = self._one(self._pool.submit(self._list_topics, call.request_timeout), call)
         brokers = sorted(
-            (Broker(n.id, n.host, n.port, n.rack or None) for n in result.nodes),
+            (Broker(int(b.id), str(b.host), int(b.port), None) for b in md.brokers.values()),
             key=lambda b: b.id,
         )
-        controller = result.controller.id if result.controller is not None else None
-        return ClusterInfo(result.cluster_id, controller, tuple(brokers))
+        controller = (
+            md.controller_id if md.controller_id is not None and md.controller_id >= 0 else None
+        )
+        return ClusterInfo(md.cluster_id, controller, tuple(brokers))
 
     def topics(
         self, include_internal: bool = False, names: Iterable[str] | None = None

@@ -90,4 +90,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_pending ON outbox (state, receiver, id);
     CREATE INDEX outbox_created ON outbox (created_at)
     """,
+    # 4: alert engine state (one JSON document, written in the same transaction as the
+    #    outbox rows it produced) and silences.
+    """
+    CREATE TABLE service_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    )
+    """,
 ]

@@ -1,0 +1,285 @@
+"""Alerting in the service: views → findings → the engine → the outbox → the receivers.
+
+The engine's state and the notifications it produced are committed in ONE transaction, so
+after a crash either both happened or neither: a restart never re-sends what was queued
+and never forgets what was owed. Delivery runs from the outbox, separately, with retries.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kafkascope.alerts.engine import AlertEngine
+from kafkascope.alerts.model import AlertState, Matcher, Notification, Severity, Silence
+from kafkascope.alerts.notifiers import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
+from kafkascope.alerts.outbox import Outbox
+from kafkascope.alerts.routing import Route, route
+from kafkascope.alerts.rules import (
+    BUILTIN_RULES,
+    RuleSpec,
+    UserRule,
+    apply_overrides,
+    evaluate_builtin,
+    evaluate_user_rule,
+)
+from kafkascope.alerts.views import CounterLog, build_views
+from kafkascope.clock import Clock
+from kafkascope.config import (
+    AlertsConfig,
+    Config,
+    EmailReceiver,
+    SlackReceiver,
+    WebhookReceiver,
+)
+from kafkascope.model import Sample
+from kafkascope.monitor.live import LiveState
+from kafkascope.store.db import Database
+
+STATE_KEY = "alert_engine"
+
+
+def build_notifiers(alerts: AlertsConfig) -> dict[str, Notifier]:
+    """One notifier per configured receiver (secrets revealed only here)."""
+    out: dict[str, Notifier] = {}
+    for r in alerts.receivers:
+        if isinstance(r, WebhookReceiver):
+            out[r.name] = WebhookNotifier(
+                str(r.url), {k: v.reveal() for k, v in r.headers.items()}, r.timeout
+            )
+        elif isinstance(r, SlackReceiver):
+            out[r.name] = SlackNotifier(r.webhook_url.reveal(), r.timeout)
+        elif isinstance(r, EmailReceiver):
+            out[r.name] = EmailNotifier(
+                r.host,
+                r.port,
+                r.starttls,
+                r.username,
+                r.password.reveal() if r.password else None,
+                r.from_,
+                list(r.to),
+                r.timeout,
+            )
+    return out
+
+
+def build_rules(alerts: AlertsConfig) -> tuple[tuple[RuleSpec, ...], tuple[UserRule, ...]]:
+    overrides = {
+        name: {
+            k: v
+            for k, v in {
+                "severity": o.severity,
+                "for": o.for_,
+                "threshold": o.threshold,
+                "critical_threshold": o.critical_threshold,
+                "window": o.window,
+                "enabled": o.enabled,
+            }.items()
+            if v is not None
+        }
+        for name, o in alerts.rules.items()
+    }
+    pack = apply_overrides(BUILTIN_RULES, overrides)
+    users = tuple(
+        UserRule(
+            name=c.name,
+            metric=c.metric,
+            comparator=c.comparator,  # type: ignore[arg-type]
+            threshold=c.threshold,
+            for_seconds=c.for_,
+            severity=c.severity,  # type: ignore[arg-type]
+            selector=Matcher.all_equal(c.labels),
+            summary=c.summary,
+        )
+        for c in alerts.custom_rules
+    )
+    return pack, users
+
+
+class AlertRunner:
+    """Owns the engine (one thread steps it; API calls take the lock), silences and the
+    outbox."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        clock: Clock,
+        notifiers: Mapping[str, Notifier] | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.pack, self.user_rules = build_rules(config.alerts)
+        self.engine = AlertEngine(
+            [*self.pack, *self.user_rules], repeat_interval=config.alerts.repeat_interval
+        )
+        self.notifiers = (
+            dict(notifiers) if notifiers is not None else build_notifiers(config.alerts)
+        )
+        self.routes = [
+            Route(r.receivers, [Severity.parse(x) for x in r.severity] or None, r.cluster, r.labels)
+            for r in config.alerts.routes
+        ]
+        self.outbox = Outbox(db, self.notifiers, clock)
+        self.silences: dict[str, Silence] = {}
+        self.counters = CounterLog()
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def load(self) -> None:
+        """Resume the engine's state and the silences from the store."""
+
+        def read(conn: sqlite3.Connection) -> tuple[str | None, list[str]]:
+            row = conn.execute(
+                "SELECT value FROM service_state WHERE key = ?", (STATE_KEY,)
+            ).fetchone()
+            sil = [r[0] for r in conn.execute("SELECT data FROM silences")]
+            return (row[0] if row else None), sil
+
+        state, silences = self.db.read(read)
+        with self._lock:
+            if state:
+                self.engine.import_state(json.loads(state))
+            for data in silences:
+                s = Silence.from_dict(json.loads(data))
+                self.silences[s.id] = s
+
+    # -- the evaluation step ------------------------------------------------------------
+    def evaluate(self, live: LiveState) -> list[Notification]:
+        now = self.clock.now()
+        findings = []
+        samples: list[Sample] = []
+        for name, cl in list(live.clusters.items()):
+            cfg = self.config.cluster(name)
+            threshold = cfg.lag.lag_seconds_threshold if cfg is not None else None
+            clusters, brokers, groups, clients, topics = build_views(cl, self.counters, threshold)
+            findings += evaluate_builtin(
+                self.pack,
+                now=now,
+                clusters=clusters,
+                brokers=brokers,
+                groups=groups,
+                clients=clients,
+                topics=topics,
+            )
+            if cl.brokers is not None:
+                samples += [_with_cluster(s, name) for s in cl.brokers.samples]
+        for rule in self.user_rules:
+            findings += evaluate_user_rule(rule, samples, now)
+        with self._lock:
+            active = [s for s in self.silences.values() if s.active(now)]
+            notes = self.engine.step(findings, now, active)
+            state = json.dumps(self.engine.export_state())
+            receivers = list(self.notifiers)
+            items = [(n, route(n, self.routes, default=receivers)) for n in notes]
+
+            def write(conn: sqlite3.Connection) -> None:
+                conn.execute(
+                    "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (STATE_KEY, state, now),
+                )
+                self.outbox.enqueue(conn, [(n, r) for n, r in items if r], now)
+
+            self.db.write(write)
+        return notes
+
+    def deliver(self) -> None:
+        self.outbox.deliver_due()
+
+    # -- the API's view ------------------------------------------------------------------
+    def list_alerts(self, state: str | None) -> list[dict[str, Any]]:
+        with self._lock:
+            wanted = AlertState[state.upper()] if state else None
+            alerts = self.engine.alerts(wanted)
+            out = []
+            for a in alerts:
+                if wanted is None and a.state is AlertState.INACTIVE:
+                    continue
+                d = a.to_dict()
+                d["id"] = a.fingerprint
+                out.append(d)
+            return out
+
+    def ack_alert(self, alert_id: str, by: str) -> dict[str, Any]:
+        now = self.clock.now()
+        with self._lock:
+            if self.engine.get(alert_id) is None:
+                raise KeyError(alert_id)
+            a = self.engine.ack(alert_id, by, now)
+            state = json.dumps(self.engine.export_state())
+            self.db.write(
+                lambda conn: conn.execute(
+                    "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (STATE_KEY, state, now),
+                )
+            )
+            d = a.to_dict()
+            d["id"] = a.fingerprint
+            return d
+
+    def list_silences(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        with self._lock:
+            return [s.to_dict() | {"active": s.active(now)} for s in self.silences.values()]
+
+    def add_silence(self, spec: Any, by: str) -> dict[str, Any]:
+        now = self.clock.now()
+        expires = spec.expires_at if spec.expires_at is not None else now + spec.duration
+        matchers = tuple(
+            Matcher(k, v[1:], regex=True) if v.startswith("~") else Matcher(k, v)
+            for k, v in sorted(spec.matchers.items())
+        )
+        s = Silence(
+            id=uuid.uuid4().hex[:12],
+            matchers=matchers,
+            expires_at=expires,
+            created_by=by,
+            comment=spec.comment,
+            starts_at=now,
+        )
+        self.db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO silences (id, data, expires_at) VALUES (?, ?, ?)",
+                (s.id, json.dumps(s.to_dict()), s.expires_at),
+            )
+        )
+        with self._lock:
+            self.silences[s.id] = s
+        return s.to_dict() | {"active": s.active(now)}
+
+    def delete_silence(self, silence_id: str) -> bool:
+        with self._lock:
+            if silence_id not in self.silences:
+                return False
+            del self.silences[silence_id]
+        self.db.write(lambda conn: conn.execute("DELETE FROM silences WHERE id = ?", (silence_id,)))
+        return True
+
+    def metric_families(self) -> Iterable[Any]:
+        from kafkascope.api.metrics import alert_families
+
+        with self._lock:
+            counts: dict[tuple[str, str, str], int] = {}
+            for a in self.engine.alerts():
+                if a.state is AlertState.INACTIVE:
+                    continue
+                key = (a.rule, a.severity.value, a.state.value.lower())
+                counts[key] = counts.get(key, 0) + 1
+        return alert_families(counts)
+
+
+def _with_cluster(s: Sample, cluster: str) -> Sample:
+    if s.label("cluster"):
+        return s
+    from dataclasses import replace
+
+    return replace(s, labels=tuple(sorted((*s.labels, ("cluster", cluster)))))

@@ -1,0 +1,1 @@
+"""Stateful monitors: each polls its sources and hands the evaluators plain values."""

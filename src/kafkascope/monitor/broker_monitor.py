@@ -1,0 +1,271 @@
+"""Brokers, controllers and topics: cluster metadata over the Kafka protocol joined with each
+broker's JMX.
+
+A broker that leaves the metadata (stopped, crashed, fenced) is not forgotten: once seen it
+stays in the report, marked down, with its JMX endpoint still tried, because "no news" is
+exactly what a dead broker sends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kafkascope.clock import Clock, SystemClock
+from kafkascope.config import ClusterConfig
+from kafkascope.errors import KafkascopeError
+from kafkascope.model import Sample
+from kafkascope.sources.admin_worker import IsolatedAdmin
+from kafkascope.sources.broker_targets import BrokerNode, plan_broker_targets
+from kafkascope.sources.collector import CollectResult, JmxCollector, TargetFreshness
+from kafkascope.sources.kafka_admin import KafkaAdmin, TopicInfo
+
+log = logging.getLogger(__name__)
+
+# The broker metrics shown beside each broker (catalog name → short key).
+KEY_METRICS: Mapping[str, str] = {
+    "kafka_broker_under_replicated_partitions": "under_replicated_partitions",
+    "kafka_broker_under_min_isr_partitions": "under_min_isr_partitions",
+    "kafka_broker_offline_replicas": "offline_replicas",
+    "kafka_broker_partitions": "partitions",
+    "kafka_broker_leaders": "leaders",
+    "kafka_broker_request_handler_idle_ratio": "request_handler_idle",
+    "kafka_broker_network_processor_idle_ratio": "network_processor_idle",
+    "kafka_broker_state": "broker_state",
+    "kafka_controller_active": "active_controller",
+    "kafka_controller_offline_partitions": "offline_partitions",
+    "jvm_heap_used_bytes": "heap_used_bytes",
+    "jvm_heap_max_bytes": "heap_max_bytes",
+}
+
+
+@dataclass(frozen=True)
+class JmxStatus:
+    target: str | None
+    reachable: bool | None
+    last_success: float | None
+    error: str | None
+    error_kind: str | None
+    failures: int
+
+
+@dataclass(frozen=True)
+class BrokerRow:
+    id: int
+    host: str | None
+    port: int | None
+    up: bool  # listed in the cluster metadata now
+    controller: bool  # the active KRaft controller (JMX ActiveControllerCount = 1)
+    jmx: JmxStatus
+    metrics: dict[str, float]
+    samples: tuple[Sample, ...] = ()
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    partition: int
+    leader: int | None
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    under_replicated: bool
+    offline: bool
+    under_min_isr: bool | None
+    start_offset: int | None
+    end_offset: int | None
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    name: str
+    internal: bool
+    replication_factor: int
+    min_insync_replicas: int | None
+    partitions: tuple[PartitionRow, ...]
+    produce_rate: float | None  # records/s from end-offset growth between polls
+
+    @property
+    def under_replicated(self) -> int:
+        return sum(p.under_replicated for p in self.partitions)
+
+    @property
+    def offline(self) -> int:
+        return sum(p.offline for p in self.partitions)
+
+    @property
+    def end_offset_sum(self) -> int:
+        return sum(p.end_offset or 0 for p in self.partitions)
+
+
+@dataclass(frozen=True)
+class BrokerReport:
+    cluster: str
+    taken_at: float
+    cluster_id: str | None
+    brokers: tuple[BrokerRow, ...]
+    topics: tuple[TopicRow, ...]
+    metadata_error: str | None = None
+    samples: tuple[Sample, ...] = ()
+
+    def broker(self, broker_id: int) -> BrokerRow | None:
+        return next((b for b in self.brokers if b.id == broker_id), None)
+
+
+@dataclass
+class BrokerMonitor:
+    """One cluster's brokers and topics. ``poll`` is called by the scheduler."""
+
+    cfg: ClusterConfig
+    admin: KafkaAdmin | IsolatedAdmin
+    collector: JmxCollector
+    clock: Clock = field(default_factory=SystemClock)
+    known: dict[int, BrokerNode] = field(default_factory=dict)
+    _targets: dict[int, str] = field(default_factory=dict)
+    _last_ends: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def poll(self) -> BrokerReport:
+        now = self.clock.now()
+        metadata_error: str | None = None
+        in_metadata: set[int] = set()
+        cluster_id: str | None = None
+        topics: list[TopicInfo] = []
+        try:
+            info = self.admin.cluster()
+            cluster_id = info.cluster_id
+            for b in info.brokers:
+                self.known[b.id] = BrokerNode(b.id, b.host, b.port)
+                in_metadata.add(b.id)
+        except KafkascopeError as e:
+            metadata_error = str(e)
+            log.warning("cluster %s metadata: %s", self.cfg.name, e)
+        try:
+            topics = self.admin.topics(include_internal=False)
+        except KafkascopeError as e:
+            metadata_error = metadata_error or str(e)
+            log.warning("cluster %s topics: %s", self.cfg.name, e)
+        self._retarget()
+        results = {r.target: r for r in self.collector.collect()}
+        fresh = {f.target: f for f in self.collector.freshness()}
+        brokers = tuple(
+            self._row(node, node.node_id in in_metadata, results, fresh)
+            for node in sorted(self.known.values(), key=lambda n: n.node_id)
+        )
+        ends: dict[tuple[str, int], int] = {}
+        starts: dict[tuple[str, int], int] = {}
+        if topics:
+            tps = [(t.name, p.partition) for t in topics for p in t.partitions]
+            try:
+                ends = self.admin.log_offsets(tps, "latest")
+                starts = self.admin.log_offsets(tps, "earliest")
+            except KafkascopeError as e:
+                log.warning("cluster %s log offsets: %s", self.cfg.name, e)
+        rows = tuple(self._topic(t, ends, starts, now) for t in topics)
+        samples = tuple(s for r in results.values() for s in r.samples)
+        return BrokerReport(self.cfg.name, now, cluster_id, brokers, rows, metadata_error, samples)
+
+    def _retarget(self) -> None:
+        jmx = self.cfg.jmx
+        if jmx.broker_port is None and not jmx.brokers:
+            return
+        user, password = jmx.username, jmx.password.reveal() if jmx.password else None
+        try:
+            targets = plan_broker_targets(
+                list(self.known.values()),
+                jmx.broker_port,
+                {int(k): v for k, v in jmx.brokers.items()},
+                username=user,
+                password=password,
+                ssl=jmx.ssl,
+                registry_ssl=jmx.registry_ssl,
+            )
+        except KafkascopeError as e:
+            log.warning("cluster %s broker JMX targets: %s", self.cfg.name, e)
+            return
+        for t in targets:
+            if t.node_id not in self.known and t.endpoint:
+                # Known only from the override map (never in metadata yet): keep it listed.
+                self.known[t.node_id] = BrokerNode(t.node_id, t.endpoint.host, 0)
+        self._targets = {t.node_id: t.endpoint.target for t in targets}
+        self.collector.set_targets([t.endpoint for t in targets])
+
+    def _row(
+        self,
+        node: BrokerNode,
+        up: bool,
+        results: Mapping[str, CollectResult],
+        fresh: Mapping[str, TargetFreshness],
+    ) -> BrokerRow:
+        target = self._targets.get(node.node_id)
+        res = results.get(target) if target else None
+        f = fresh.get(target) if target else None
+        samples = res.samples if res is not None and res.ok else ()
+        metrics = _key_metrics(samples)
+        jmx = JmxStatus(
+            target=target,
+            reachable=None if f is None else (f.failures == 0 and f.last_success is not None),
+            last_success=f.last_success if f else None,
+            error=(f.last_error if f and f.failing else None),
+            error_kind=(f.error_kind if f and f.failing else None),
+            failures=f.failures if f else 0,
+        )
+        return BrokerRow(
+            id=node.node_id,
+            host=node.host,
+            port=node.port or None,
+            up=up,
+            controller=metrics.get("active_controller", 0.0) >= 1.0,
+            jmx=jmx,
+            metrics=metrics,
+            samples=tuple(samples),
+        )
+
+    def _topic(
+        self,
+        t: TopicInfo,
+        ends: Mapping[tuple[str, int], int],
+        starts: Mapping[tuple[str, int], int],
+        now: float,
+    ) -> TopicRow:
+        parts = tuple(
+            PartitionRow(
+                partition=p.partition,
+                leader=p.leader,
+                replicas=tuple(p.replicas),
+                isr=tuple(p.isr),
+                under_replicated=p.under_replicated,
+                offline=p.offline,
+                under_min_isr=p.under_min_isr,
+                start_offset=starts.get((t.name, p.partition)),
+                end_offset=ends.get((t.name, p.partition)),
+            )
+            for p in t.partitions
+        )
+        total = sum(p.end_offset or 0 for p in parts)
+        rate: float | None = None
+        prev = self._last_ends.get(t.name)
+        if prev is not None and now > prev[0] and total >= prev[1]:
+            rate = (total - prev[1]) / (now - prev[0])
+        if all(p.end_offset is not None for p in parts):
+            self._last_ends[t.name] = (now, total)
+        return TopicRow(
+            name=t.name,
+            internal=t.internal,
+            replication_factor=t.replication_factor,
+            min_insync_replicas=t.min_insync_replicas,
+            partitions=parts,
+            produce_rate=rate,
+        )
+
+
+def _key_metrics(samples: Iterable[Sample]) -> dict[str, float]:
+    """The headline figures of one broker: totals (no topic label) and the Produce p99."""
+    out: dict[str, float] = {}
+    for s in samples:
+        key = KEY_METRICS.get(s.name)
+        if key is not None and not s.label("topic"):
+            out[key] = s.value
+        elif s.name == "kafka_broker_request_total_time_ms_p99" and s.label("request") == "Produce":
+            out["produce_p99_ms"] = s.value
+        elif s.name == "kafka_broker_messages_in_rate1m" and not s.label("topic"):
+            out["messages_in_per_sec"] = s.value
+    return out

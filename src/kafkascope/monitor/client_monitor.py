@@ -1,0 +1,784 @@
+"""Client liveness, polled: every producer and consumer, and every group member, judged.
+
+One :meth:`ClientMonitor.poll` is one round, with the I/O at its edges and every judgement
+left to :mod:`kafkascope.evaluate.liveness`:
+
+1. list and describe the consumer groups: members (client id, host, assignment);
+2. refresh discovery (static list, the ``file_sd`` file, and probing the member hosts just
+   seen) and hand every endpoint ever found to the collector, so a killed client stays a
+   target and reads DEAD instead of vanishing;
+3. read every client JVM's JMX once (in parallel, each read bounded);
+4. read committed offsets of every group and end offsets of every topic;
+5. build one observation per JMX client (target health, whether its MBeans are still
+   there, its metrics, the partitions it fetches, when its producer send total last moved,
+   its longest recent poll gap, the records waiting for it), join them with the members,
+   and judge clients, members, groups and topics at one ``now``.
+
+What it remembers between polls, and why:
+
+* **Per target**: when the current run of failures began ("refused 3 times since
+  10:02:11") and when a failing target answered again (a consumer thawed after SIGSTOP
+  needs a moment to rejoin its group: it must not read "left its group" meanwhile).
+* **Per client**: the last ``record-send-total`` and when it changed (a producer that
+  stopped sending), its longest ``time-between-poll-max`` over the last
+  ``2 × max.poll.interval`` (the metric itself is windowed and reads NaN while a consumer
+  makes no poll at all, which is exactly when the HUNG bound needs it), its
+  ``rebalance-total`` over the storm window, and the group it was last seen in and when.
+* **Per group**: member counts (to learn the usual count when none is configured) and the
+  member ids seen in the storm window (churn as the brokers saw it).
+* **Per topic**: the sum of its end offsets over time, compressed to the first and last
+  point of each flat stretch, for "producers silent" (this needs no producer JMX at all).
+* **End offsets of the previous poll**: a consumer's backlog is measured against them, so
+  records that arrived a moment ago are not mistaken for work a stuck consumer ignores.
+
+Not thread-safe: one poll at a time (the scheduler or a CLI loop calls it). Inside a poll
+the offsets are read on a helper thread while the JVMs are read; :meth:`close` stops it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from kafkascope.clock import Clock, SystemClock
+from kafkascope.errors import KafkascopeError, SourceError
+from kafkascope.evaluate.liveness import (
+    ClientObservation,
+    GroupHealth,
+    MemberObservation,
+    Pairing,
+    TargetHealth,
+    Thresholds,
+    TopicPartition,
+    Verdict,
+    group_health,
+    join,
+    judge_client,
+    judge_member,
+    judge_unclaimed,
+    learned_member_count,
+    normalize_host,
+    producers_silent,
+)
+from kafkascope.model import Liveness, Sample
+from kafkascope.sources.collector import (
+    ClientFreshness,
+    CollectResult,
+    JmxCollector,
+    TargetFreshness,
+)
+from kafkascope.sources.discovery import ClientTarget
+from kafkascope.sources.jmx import JmxEndpoint
+from kafkascope.sources.kafka_admin import (
+    PEEK_GROUP,
+    GroupDescription,
+    GroupListing,
+    TopicInfo,
+)
+
+__all__ = [
+    "SEVERITY",
+    "ClientMonitor",
+    "ClientReport",
+    "ClientVerdictRow",
+]
+
+log = logging.getLogger(__name__)
+
+TP = TopicPartition
+ClientKey = tuple[str, str, str]  # (target, role, client id)
+
+#: Worst first: how rows are ordered for people, and how a CLI picks its exit status.
+SEVERITY: Mapping[Liveness, int] = {
+    Liveness.DEAD: 0,
+    Liveness.UNRESPONSIVE: 1,
+    Liveness.HUNG: 2,
+    Liveness.UNKNOWN: 3,
+    Liveness.IDLE: 4,
+    Liveness.ALIVE: 5,
+}
+#: The catalog's per-partition consumer metric: which partitions a consumer fetches.
+PARTITION_LAG = "kafka_consumer_partition_records_lag"
+#: How many per-poll member counts are kept to learn a group's usual size.
+MEMBER_COUNT_HISTORY = 720
+#: Points kept per topic for "producers silent" (flat stretches are compressed).
+TOPIC_HISTORY = 240
+#: Seconds after which JMX ports found closed on member hosts are probed again.
+PROBE_REFRESH = 600.0
+
+
+# ---------------------------------------------------------------------------------------
+# What it needs from its sources (KafkaAdmin and Discovery, or fakes)
+# ---------------------------------------------------------------------------------------
+
+
+class ClusterReader(Protocol):
+    """The admin calls the monitor makes (:class:`~kafkascope.sources.kafka_admin.KafkaAdmin`)."""
+
+    def groups(self) -> list[GroupListing]: ...
+
+    def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]: ...
+
+    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TP, int]]: ...
+
+    def topics(
+        self, include_internal: bool = False, names: Iterable[str] | None = None
+    ) -> list[TopicInfo]: ...
+
+    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]: ...
+
+
+class EndpointFinder(Protocol):
+    """Where client JMX endpoints are (:class:`~kafkascope.sources.discovery.Discovery`)."""
+
+    @property
+    def known(self) -> dict[str, ClientTarget]: ...
+
+    def refresh(self, member_hosts: Iterable[str] = ()) -> list[ClientTarget]: ...
+
+    def forget_probe_misses(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientVerdictRow:
+    """One client (a JMX target + client id) or group member, with its verdict.
+
+    A consumer seen both ways is one row with ``target`` and ``member_id`` set; a member
+    with no JMX endpoint known has ``target`` None (UNKNOWN); a JMX client no member claims
+    has ``member_id`` None (producers always). ``last_seen``/``first_seen`` are when its
+    MBeans were last/first read (seconds since the epoch)."""
+
+    client_id: str
+    kind: str  # "consumer" | "producer" | "unknown" (a target that never answered)
+    group: str | None
+    target: str | None
+    liveness: Liveness
+    reason: str
+    last_seen: float | None
+    first_seen: float | None
+    host: str | None
+    member_id: str | None
+
+    @property
+    def failing(self) -> bool:
+        """DEAD, UNRESPONSIVE or HUNG: what an operator is woken for."""
+        return self.liveness in (Liveness.DEAD, Liveness.UNRESPONSIVE, Liveness.HUNG)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "kind": self.kind,
+            "group": self.group,
+            "target": self.target,
+            "liveness": self.liveness.value,
+            "reason": self.reason,
+            "last_seen": self.last_seen,
+            "first_seen": self.first_seen,
+            "host": self.host,
+            "member_id": self.member_id,
+        }
+
+
+@dataclass(frozen=True)
+class ClientReport:
+    """One poll's verdicts. ``silent_topics`` maps a topic to why its producers look
+    silent; ``errors`` says which source could not be read this time (the verdicts then
+    rest on what remains, e.g. JMX only when the brokers did not answer)."""
+
+    cluster: str
+    taken_at: float
+    clients: list[ClientVerdictRow]
+    groups: dict[str, GroupHealth]
+    silent_topics: dict[str, str]
+    errors: list[str] = field(default_factory=list)
+
+    def rows(
+        self,
+        client_id: str | None = None,
+        *,
+        group: str | None = None,
+        target: str | None = None,
+        prefix: str | None = None,
+    ) -> list[ClientVerdictRow]:
+        """Rows matching every criterion given (``prefix`` matches the client id's start)."""
+        return [
+            r
+            for r in self.clients
+            if (client_id is None or r.client_id == client_id)
+            and (group is None or r.group == group)
+            and (target is None or r.target == target)
+            and (prefix is None or r.client_id.startswith(prefix))
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "taken_at": self.taken_at,
+            "clients": [r.to_dict() for r in self.clients],
+            "groups": {name: _group_dict(h) for name, h in self.groups.items()},
+            "silent_topics": dict(self.silent_topics),
+            "errors": list(self.errors),
+        }
+
+
+def _group_dict(h: GroupHealth) -> dict[str, Any]:
+    return {
+        "group": h.group,
+        "members": h.members,
+        "expected": h.expected,
+        "unowned": [{"topic": t, "partition": p} for t, p in h.unowned],
+        "rebalances": h.rebalances,
+        "churn": h.churn,
+        "storm": h.storm,
+        "problems": list(h.problems),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Small pure helpers
+# ---------------------------------------------------------------------------------------
+
+
+def error_word(f: TargetFreshness) -> str | None:
+    """The collector's error kind in the liveness rules' words: ``refused`` means nothing
+    listens (the JVM is gone), ``timeout`` that it connects but does not answer."""
+    if not f.failing:
+        return None
+    kind = f.error_kind or "error"
+    if kind == "unreachable":
+        return "refused" if "refused" in (f.last_error or "").lower() else "unreachable"
+    if kind == "auth_failed":
+        return "auth"
+    return kind
+
+
+def client_metric_names(collector: JmxCollector) -> dict[str, tuple[str, str]]:
+    """Catalog metric name → (client role, Kafka attribute), for the client sets: the rules
+    speak Kafka's attribute names (``last-poll-seconds-ago``), samples carry the catalog's."""
+    out: dict[str, tuple[str, str]] = {}
+    for s in collector.catalog.sets:
+        if s.client_key:
+            for _, m in s.metrics():
+                out.setdefault(m.name, (s.role, m.attribute))
+    return out
+
+
+def backlog_of(
+    partitions: Iterable[TP],
+    committed: Mapping[TP, int] | None,
+    ends: Mapping[TP, int],
+) -> int | None:
+    """Records waiting in ``partitions``: end offset minus committed offset, summed; None
+    when a needed offset is unknown. A partition never committed counts as empty only when
+    its log is empty (otherwise where the consumer starts depends on its reset policy)."""
+    if committed is None:
+        return None
+    total = 0
+    for tp in partitions:
+        end = ends.get(tp)
+        if end is None:
+            return None
+        done = committed.get(tp)
+        if done is None:
+            if end > 0:
+                return None
+            continue
+        total += max(0, end - done)
+    return total
+
+
+def compress_append(history: list[tuple[float, int]], t: float, value: int) -> None:
+    """Append (t, value), keeping only the first and last point of a flat stretch and at
+    most :data:`TOPIC_HISTORY` points."""
+    if len(history) >= 2 and history[-1][1] == value and history[-2][1] == value:
+        history[-1] = (t, value)
+    else:
+        history.append((t, value))
+    del history[:-TOPIC_HISTORY]
+
+
+def _window_delta(points: deque[tuple[float, float]], since: float) -> int:
+    while len(points) > 1 and points[0][0] < since:
+        points.popleft()
+    if len(points) < 2:
+        return 0
+    return max(0, round(points[-1][1] - points[0][1]))
+
+
+# ---------------------------------------------------------------------------------------
+# Memory between polls
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ClientMemory:
+    metrics: dict[str, float] = field(default_factory=dict)
+    partition_lag: dict[TP, float] = field(default_factory=dict)
+    send_total: float | None = None
+    send_total_since: float | None = None
+    gaps: deque[tuple[float, float]] = field(default_factory=deque)
+    rebalances: deque[tuple[float, float]] = field(default_factory=deque)
+    group: str | None = None
+    member_seen: float | None = None
+
+
+@dataclass
+class _TargetMemory:
+    failing_since: float | None = None
+    recovered_at: float | None = None
+    present: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class _GroupMemory:
+    counts: deque[int] = field(default_factory=lambda: deque(maxlen=MEMBER_COUNT_HISTORY))
+    member_ids: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Cluster:
+    """What the brokers said this poll; ``groups_ok`` False when they could not be read."""
+
+    descriptions: dict[str, GroupDescription] = field(default_factory=dict)
+    members: list[MemberObservation] = field(default_factory=list)
+    groups_ok: bool = False
+    committed: dict[str, dict[TP, int]] = field(default_factory=dict)
+    ends: dict[TP, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------
+# The monitor
+# ---------------------------------------------------------------------------------------
+
+
+class ClientMonitor:
+    """Polls one cluster's clients and judges their liveness.
+
+    ``collector`` reads client JVMs: its ``timeout`` is what turns a frozen JVM into
+    UNRESPONSIVE; give it a ``Backoff`` capped below the poll interval, or a failed target
+    is retried only every minute and a thawed JVM stays UNRESPONSIVE that long.
+    ``discovery`` finds their endpoints, ``admin`` reads groups and offsets.
+    ``expected_members`` pins a group's member count (otherwise it is learned);
+    ``endpoint`` turns ``host:port`` into a JMX endpoint (with credentials); ``sets`` are
+    the catalog sets read from client JVMs."""
+
+    def __init__(
+        self,
+        cluster: str,
+        collector: JmxCollector,
+        discovery: EndpointFinder,
+        admin: ClusterReader,
+        thresholds: Thresholds | None = None,
+        clock: Clock | None = None,
+        *,
+        expected_members: Mapping[str, int] | None = None,
+        endpoint: Callable[[str], JmxEndpoint] = JmxEndpoint.parse,
+        sets: Sequence[str] = ("consumer", "producer"),
+        topics_ttl: float = 30.0,
+    ) -> None:
+        self.cluster = cluster
+        self.collector = collector
+        self.discovery = discovery
+        self.admin = admin
+        self.thresholds = thresholds or Thresholds()
+        self.clock = clock or SystemClock()
+        self.expected_members = dict(expected_members or {})
+        self._endpoint = endpoint
+        self._sets = tuple(sets)
+        self._topics_ttl = topics_ttl
+        self._names = client_metric_names(collector)
+        self._clients: dict[ClientKey, _ClientMemory] = {}
+        self._targets: dict[str, _TargetMemory] = {}
+        self._groups: dict[str, _GroupMemory] = {}
+        self._topic_history: dict[str, list[tuple[float, int]]] = {}
+        self._partitions: dict[str, tuple[TP, ...]] = {}
+        self._partitions_at: float | None = None
+        self._prev_ends: dict[TP, int] = {}
+        self._member_hosts: set[str] = set()
+        self._pool: cf.ThreadPoolExecutor | None = None
+        self._probed_at = float("-inf")
+
+    # -- one round ---------------------------------------------------------------------
+
+    def poll(self) -> ClientReport:
+        """Read everything once and judge every client, member, group and topic."""
+        errors: list[str] = []
+        state = self._read_groups(errors)
+        self._discover(state, errors)
+        # Offsets are read while the JVMs are: a frozen JVM holds the collection for the
+        # whole JMX timeout, and the verdict should not wait for the brokers on top of it.
+        offset_errors: list[str] = []
+        offsets = self._offsets_pool().submit(self._read_offsets, state, offset_errors)
+        try:
+            results = self.collector.collect()
+        finally:
+            offsets.result()
+        errors += offset_errors
+        now = self.clock.now()
+        observations = self._observe(results, now)
+        rows = self._judge(observations, state, now)
+        groups = self._group_health(state, now) if state.groups_ok else {}
+        silent = self._silent_topics(state, now)
+        self._prev_ends = dict(state.ends) or self._prev_ends
+        rows.sort(key=lambda r: (r.kind, r.group or "", r.client_id, r.target or ""))
+        return ClientReport(self.cluster, now, rows, groups, silent, errors)
+
+    def close(self) -> None:
+        """Stop the offset-reading thread; the collector and admin belong to the caller."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _offsets_pool(self) -> cf.ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-offsets")
+        return self._pool
+
+    # -- I/O -----------------------------------------------------------------------------
+
+    def _read_groups(self, errors: list[str]) -> _Cluster:
+        state = _Cluster()
+        try:
+            ids = [g.group_id for g in self.admin.groups() if not g.simple]
+            ids = [g for g in ids if g != PEEK_GROUP]
+            state.descriptions = self.admin.describe_groups(ids)
+        except SourceError as e:
+            errors.append(f"groups not read: {e}")
+            return state
+        state.groups_ok = True
+        for desc in state.descriptions.values():
+            if desc.error is not None:
+                errors.append(f"group {desc.group_id} not described: {desc.error}")
+            for m in desc.members:
+                state.members.append(
+                    MemberObservation(
+                        desc.group_id,
+                        m.member_id,
+                        m.client_id,
+                        m.host,
+                        frozenset(m.assignment),
+                    )
+                )
+        return state
+
+    def _discover(self, state: _Cluster, errors: list[str]) -> None:
+        hosts = {normalize_host(m.host) for m in state.members if m.host}
+        now = self.clock.now()
+        if hosts - self._member_hosts or now - self._probed_at > PROBE_REFRESH:
+            # A port found closed is re-probed when the member hosts change, and every
+            # PROBE_REFRESH seconds (a client restarted on a known host may open it).
+            self.discovery.forget_probe_misses()
+            self._probed_at = now
+        self._member_hosts |= hosts
+        try:
+            found = self.discovery.refresh(hosts)
+        except KafkascopeError as e:  # e.g. a malformed file_sd: the known targets still count
+            errors.append(f"client discovery failed: {e}")
+            found = list(self.discovery.known.values())
+        endpoints = []
+        for t in found:
+            try:
+                endpoints.append(self._endpoint(t.target))
+            except SourceError as e:
+                errors.append(f"client target {t.target} ({t.source}) ignored: {e.detail}")
+        self.collector.set_targets(endpoints, sets=self._sets)
+
+    def _read_offsets(self, state: _Cluster, errors: list[str]) -> None:
+        if state.groups_ok and state.descriptions:
+            try:
+                state.committed = self.admin.committed_offsets(list(state.descriptions))
+            except SourceError as e:
+                errors.append(f"committed offsets not read: {e}")
+        try:
+            partitions = self._topic_partitions(state)
+            if partitions:
+                state.ends = self.admin.log_offsets(partitions)
+        except SourceError as e:
+            errors.append(f"end offsets not read: {e}")
+
+    def _topic_partitions(self, state: _Cluster) -> list[TP]:
+        """Every partition of every topic (cached for ``topics_ttl``; re-read at once when
+        a group names a topic the cache does not know)."""
+        now = self.clock.now()
+        named = {tp[0] for m in state.members for tp in m.assignment}
+        named |= {tp[0] for offsets in state.committed.values() for tp in offsets}
+        stale = self._partitions_at is None or now - self._partitions_at > self._topics_ttl
+        if stale or not named <= set(self._partitions):
+            self._partitions = {
+                t.name: tuple((t.name, p.partition) for p in t.partitions)
+                for t in self.admin.topics()
+            }
+            self._partitions_at = now
+        return [tp for tps in self._partitions.values() for tp in tps]
+
+    # -- observations ----------------------------------------------------------------------
+
+    def _observe(
+        self, results: Sequence[CollectResult], now: float
+    ) -> dict[ClientKey, ClientObservation]:
+        fresh = {f.target: f for f in self.collector.freshness()}
+        for target, tf in fresh.items():
+            tmem = self._targets.setdefault(target, _TargetMemory())
+            if tf.failing:
+                if tmem.failing_since is None:
+                    tmem.failing_since = tf.last_error_at or tf.last_attempt or now
+            elif tmem.failing_since is not None:
+                tmem.failing_since = None
+                tmem.recovered_at = now
+        samples: dict[str, list[Sample]] = {}
+        for r in results:
+            if r.ok and r.identity is not None:
+                self._targets.setdefault(r.target, _TargetMemory()).present = set(
+                    r.identity.clients
+                )
+                samples[r.target] = list(r.samples)
+        by_client = self._samples_by_client(samples)
+        out: dict[ClientKey, ClientObservation] = {}
+        for c in self.collector.clients():
+            f = fresh.get(c.target)
+            if f is None or c.role not in ("consumer", "producer"):
+                continue
+            key: ClientKey = (c.target, c.role, c.client_id)
+            mem = self._clients.setdefault(key, _ClientMemory())
+            if c.target in samples:
+                self._remember(mem, by_client.get(key, []), now)
+            out[key] = self._observation(c, f, mem, now)
+        return out
+
+    def _samples_by_client(
+        self, samples: Mapping[str, list[Sample]]
+    ) -> dict[ClientKey, list[Sample]]:
+        out: dict[ClientKey, list[Sample]] = {}
+        for target, found in samples.items():
+            for s in found:
+                cid = s.client_id
+                spec = self._names.get(s.name)
+                if cid is None or spec is None:
+                    continue
+                out.setdefault((target, spec[0], cid), []).append(s)
+        return out
+
+    def _remember(self, mem: _ClientMemory, samples: Sequence[Sample], now: float) -> None:
+        """Fold one successful read of a client into its memory."""
+        metrics: dict[str, float] = {}
+        lags: dict[TP, float] = {}
+        for s in samples:
+            if s.name == PARTITION_LAG:
+                topic, partition = s.label("topic"), s.label("partition")
+                if topic is not None and partition is not None and partition.isdigit():
+                    lags[(topic, int(partition))] = s.value
+            elif len(s.labels) == 1:  # client-level: only the client_id label
+                metrics[self._names[s.name][1]] = s.value
+        mem.metrics, mem.partition_lag = metrics, lags
+        th = self.thresholds
+        total = metrics.get("record-send-total")
+        if total is not None and total != mem.send_total:
+            mem.send_total, mem.send_total_since = total, now
+        gap = metrics.get("time-between-poll-max")
+        if gap is not None:
+            mem.gaps.append((now, gap))
+        while mem.gaps and mem.gaps[0][0] < now - 2 * th.max_poll_interval:
+            mem.gaps.popleft()
+        rebalances = metrics.get("rebalance-total")
+        if rebalances is not None:
+            if mem.rebalances and rebalances < mem.rebalances[-1][1]:
+                mem.rebalances.clear()  # the counter restarted with its client
+            mem.rebalances.append((now, rebalances))
+
+    def _observation(
+        self, c: ClientFreshness, f: TargetFreshness, mem: _ClientMemory, now: float
+    ) -> ClientObservation:
+        tmem = self._targets.get(c.target, _TargetMemory())
+        health = TargetHealth(
+            c.target,
+            last_attempt=f.last_attempt,
+            last_success=f.last_success,
+            error=error_word(f),
+            failures=f.failures,
+            failing_since=tmem.failing_since if f.failing else None,
+            detail=f.last_error if f.failing else None,
+        )
+        return ClientObservation(
+            target=c.target,
+            client_id=c.client_id,
+            kind=c.role,
+            health=health,
+            present=(c.role, c.client_id) in tmem.present,
+            first_seen=c.first_seen,
+            last_seen=c.last_seen,
+            metrics=dict(mem.metrics),
+            assigned=frozenset(mem.partition_lag),
+            send_total_since=mem.send_total_since if c.role == "producer" else None,
+            poll_gap_max_ms=max((g for _, g in mem.gaps), default=None),
+        )
+
+    # -- verdicts ----------------------------------------------------------------------------
+
+    def _judge(
+        self,
+        observations: Mapping[ClientKey, ClientObservation],
+        state: _Cluster,
+        now: float,
+    ) -> list[ClientVerdictRow]:
+        th = self.thresholds
+        keys = {(o.target, o.kind, o.client_id): k for k, o in observations.items()}
+        pairings, unclaimed = join(state.members, list(observations.values()))
+        rows: list[ClientVerdictRow] = []
+        for p in pairings:
+            paired = p
+            if p.client is not None:
+                key = keys[(p.client.target, p.client.kind, p.client.client_id)]
+                mem = self._clients[key]
+                mem.group, mem.member_seen = p.member.group, now
+                backlog = backlog_of(
+                    p.member.assignment, state.committed.get(p.member.group), self._ends(state)
+                )
+                paired = Pairing(p.member, replace(p.client, backlog=backlog), p.ambiguous)
+            first = p.client.first_seen if p.client is not None else None
+            rows.append(_row(judge_member(paired, now, th), first))
+        for obs in unclaimed:
+            key = keys[(obs.target, obs.kind, obs.client_id)]
+            mem = self._clients[key]
+            obs = replace(obs, backlog=self._unclaimed_backlog(obs, mem, state))
+            seen = mem.member_seen if state.groups_ok else None
+            recovered = self._targets.get(obs.target, _TargetMemory()).recovered_at
+            if seen is not None and recovered is not None:
+                seen = max(seen, recovered)  # a thawed JVM gets a rebalance's time to rejoin
+            rows.append(_row(judge_unclaimed(obs, mem.group, seen, now, th), obs.first_seen))
+        rows += self._silent_targets(observations)
+        return rows
+
+    def _ends(self, state: _Cluster) -> dict[TP, int]:
+        """End offsets as of the previous poll where known: records that arrived since are
+        not yet a sign of a consumer ignoring its work."""
+        return {**state.ends, **{tp: e for tp, e in self._prev_ends.items() if tp in state.ends}}
+
+    def _unclaimed_backlog(
+        self, obs: ClientObservation, mem: _ClientMemory, state: _Cluster
+    ) -> int | None:
+        if obs.kind != "consumer":
+            return None
+        if mem.group is not None and mem.group in state.committed:
+            return backlog_of(obs.assigned, state.committed[mem.group], self._ends(state))
+        # No group known (an assign()-mode consumer): unknown. Its own JMX records-lag is
+        # no substitute: a consumer blocked while processing what it already fetched
+        # reports lag 0 (its position is past those records), exactly like an idle one.
+        return None
+
+    def _silent_targets(
+        self, observations: Mapping[ClientKey, ClientObservation]
+    ) -> list[ClientVerdictRow]:
+        """Targets that failed and never showed a client: listed (file_sd, static) but
+        never answered. Reported so a client that died before we first looked is seen."""
+        with_clients = {o.target for o in observations.values()}
+        rows = []
+        for f in self.collector.freshness():
+            if f.target in with_clients or not f.failing or f.last_success is not None:
+                continue
+            ct = self.discovery.known.get(f.target)
+            labels = dict(ct.labels) if ct is not None else {}
+            role = labels.get("role", "")
+            kind = role if role in ("consumer", "producer") else "unknown"
+            tmem = self._targets.get(f.target, _TargetMemory())
+            obs = ClientObservation(
+                target=f.target,
+                client_id=labels.get("client_id", "?"),
+                kind=kind,
+                health=TargetHealth(
+                    f.target,
+                    last_attempt=f.last_attempt,
+                    error=error_word(f),
+                    failures=f.failures,
+                    failing_since=tmem.failing_since,
+                    detail=f.last_error,
+                ),
+            )
+            v = judge_client(obs, self.clock.now(), self.thresholds)
+            listed = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            listed = f"; listed by {ct.source} as {listed}" if ct is not None and listed else ""
+            reason = f"{v.reason} (never answered since kafkascope began watching it{listed})"
+            rows.append(_row(replace(v, reason=reason, group=labels.get("group")), None))
+        return rows
+
+    # -- groups and topics -----------------------------------------------------------------
+
+    def _group_health(self, state: _Cluster, now: float) -> dict[str, GroupHealth]:
+        th = self.thresholds
+        since = now - th.storm_window
+        members_by_group: dict[str, list[MemberObservation]] = {}
+        for m in state.members:
+            members_by_group.setdefault(m.group, []).append(m)
+        out: dict[str, GroupHealth] = {}
+        for group, desc in state.descriptions.items():
+            if desc.error is not None:
+                continue
+            members = members_by_group.get(group, [])
+            gm = self._groups.setdefault(group, _GroupMemory())
+            gm.counts.append(len(members))
+            for m in members:
+                gm.member_ids[m.member_id] = now
+            for mid in [mid for mid, t in gm.member_ids.items() if t < since]:
+                del gm.member_ids[mid]
+            # The group's topics are those its members are assigned now: old commits of a
+            # topic it no longer reads would otherwise show as unowned forever.
+            topics = {tp[0] for m in members for tp in m.assignment}
+            partitions = {tp for t in topics for tp in self._partitions.get(t, ())}
+            expected = self.expected_members.get(group) or learned_member_count(gm.counts)
+            rebalances = max(
+                (
+                    _window_delta(mem.rebalances, since)
+                    for mem in self._clients.values()
+                    if mem.group == group
+                ),
+                default=0,
+            )
+            out[group] = group_health(
+                group,
+                members,
+                partitions,
+                expected,
+                rebalances,
+                len(gm.member_ids),
+                th.storm_threshold,
+            )
+        return out
+
+    def _silent_topics(self, state: _Cluster, now: float) -> dict[str, str]:
+        if not state.ends:
+            return {}
+        for gone in [t for t in self._topic_history if t not in self._partitions]:
+            del self._topic_history[gone]  # deleted topics are not "silent"
+        out: dict[str, str] = {}
+        for topic, tps in self._partitions.items():
+            if not tps or any(tp not in state.ends for tp in tps):
+                continue  # a partial read must not look like a drop
+            history = self._topic_history.setdefault(topic, [])
+            compress_append(history, now, sum(state.ends[tp] for tp in tps))
+            reason = producers_silent(history, now, self.thresholds.silent_after)
+            if reason is not None:
+                out[topic] = reason
+        return out
+
+
+def _row(v: Verdict, first_seen: float | None) -> ClientVerdictRow:
+    return ClientVerdictRow(
+        client_id=v.client_id,
+        kind=v.kind,
+        group=v.group,
+        target=v.target,
+        liveness=v.liveness,
+        reason=v.reason,
+        last_seen=v.last_seen,
+        first_seen=first_seen,
+        host=v.host,
+        member_id=v.member_id,
+    )

@@ -1,0 +1,817 @@
+"""One cluster's consumer lag, polled: offsets in, Burrow verdicts out, windows kept.
+
+One :meth:`LagMonitor.poll` is one round, with the I/O at its edges and every judgement
+left to :mod:`kafkascope.evaluate.lag` and :mod:`kafkascope.evaluate.lag_time`:
+
+1. list the groups (or take the ones asked for), then one offset snapshot: committed
+   offsets *first*, end offsets second, so lag is never understated;
+2. record what moved into the :class:`~kafkascope.evaluate.lag.WindowRecorder` (commits,
+   end offsets) and the per-partition :class:`~kafkascope.evaluate.lag_time.LagTable`;
+3. describe the groups: state, type, coordinator, members and who owns which partition;
+4. judge every group at ``now`` = the snapshot's time;
+5. lag in seconds: estimated from the lag table, and exact (the age of the record at the
+   committed offset) for partitions that are behind, read in one bounded batch and cached
+   per offset, so a stopped consumer's record is read once, not every poll;
+6. persist what changed in one write transaction, so a restart resumes (:meth:`load`).
+
+Burrow reads every commit from ``__consumer_offsets``; a poller sees only the committed
+offset at each poll. What that changes, and what this module does about it:
+
+* **A commit is a committed offset that moved.** Re-commits of the same offset are
+  invisible, so a consumer that stopped and one that keeps committing the same offset look
+  alike: both are STOP here, never STALL. Recording every poll as a "commit" instead would
+  turn a dead consumer into STALL until the broker evicts it, and hide WARN (the lag would
+  drop at every real commit). Telling "alive but stuck" from "gone" is the liveness
+  evaluator's job, which sees the client's own metrics.
+* **Lag at commit is measured against the previous poll's end offset.** The commit
+  happened after that poll, so a consumer that was level with the log as of the last
+  look committed with lag 0, which is what Burrow sees too (its end offsets are refreshed
+  periodically, so they are older than the commits it judges). Measured against this
+  poll's end instead, every commit of a healthy consumer on a busy topic would carry the
+  records that arrived after it, and Burrow's "lag never reached zero" rules would fire on
+  healthy groups. A partition seen for the first time has no previous end: it is measured
+  against this poll's.
+* **Cold start.** A partition's first observation is one commit; while it is behind and no
+  second commit has been seen, Burrow's single-commit rule calls it STOP. That lasts one
+  commit interval of a live consumer (5 s for Kafka's auto-commit), which the CLI's sample
+  window and the alert rules' ``for`` durations cover, and persisted windows avoid after a
+  restart.
+* **Groups that lose their members stay visible** with their lag and status: a group the
+  brokers no longer list (deleted) until it has had no members and no commit for
+  ``expire_group_after``, then it is forgotten; a group the brokers still list is reported
+  with ``expired=True`` after that long, so alerting can skip it without it vanishing from
+  the listing the operator compares with ``kafka-consumer-groups.sh``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kafkascope.clock import Clock
+from kafkascope.config import LagConfig
+from kafkascope.evaluate.lag import (
+    EndOffset,
+    GroupVerdict,
+    OffsetPoint,
+    PartitionVerdict,
+    PartitionWindow,
+    WindowRecorder,
+    evaluate_group,
+)
+from kafkascope.evaluate.lag_time import DEFAULT_TABLE_LIMIT, LagTable, best_lag_seconds
+from kafkascope.model import Status
+from kafkascope.sources.kafka_admin import (
+    GroupDescription,
+    GroupListing,
+    GroupMember,
+    GroupState,
+    GroupType,
+    OffsetSnapshot,
+)
+from kafkascope.store.db import Database
+
+__all__ = [
+    "GroupReport",
+    "GroupSeen",
+    "LagMonitor",
+    "LagReport",
+    "OffsetReader",
+    "exact_positions",
+    "group_expired",
+    "last_activity",
+    "note_group",
+    "offset_moved",
+    "partition_owners",
+]
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+#: ``(topic, partition, offset)``: one record position.
+Position = tuple[str, int, int]
+
+#: How long an exact-timestamp read that found nothing (timeout, offset off retention) is
+#: remembered before it is tried again.
+EXACT_RETRY_SECONDS = 60.0
+
+
+class OffsetReader(Protocol):
+    """What the monitor reads from a cluster: :class:`~kafkascope.sources.kafka_admin.
+    KafkaAdmin` in production, recorded answers in unit tests."""
+
+    def groups(self) -> list[GroupListing]: ...
+
+    def snapshot(self, groups: Iterable[str] | None = None) -> OffsetSnapshot: ...
+
+    def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]: ...
+
+    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]: ...
+
+    def record_timestamps(self, positions: Iterable[Position]) -> dict[Position, float | None]: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSeen:
+    """When the monitor saw a group (seconds since the epoch): first, last listed by the
+    brokers (or with committed offsets), and last with at least one member."""
+
+    first_seen: float
+    last_seen: float
+    last_member_seen: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReport:
+    """One group at one poll: the brokers' view (state, type, coordinator, members) beside
+    the lag verdict. ``lag_seconds`` is the worst partition's; ``end_offsets`` the latest log
+    end of each of its partitions. ``first_seen``/``last_seen`` are None only for a group
+    the monitor never saw (status NOTFOUND)."""
+
+    group: str
+    state: GroupState
+    type: GroupType
+    coordinator: int | None
+    verdict: GroupVerdict
+    lag_seconds: float | None
+    members: tuple[GroupMember, ...]
+    first_seen: float | None
+    last_seen: float | None
+    last_member_seen: float | None
+    expired: bool
+    end_offsets: Mapping[TP, int] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        return self.verdict.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, Burrow-like (statuses by name, times in seconds since the epoch)."""
+        v = self.verdict
+        return {
+            "group": self.group,
+            "status": v.status.name,
+            "state": self.state.value,
+            "type": self.type.value,
+            "coordinator": self.coordinator,
+            "complete": v.complete,
+            "partition_count": v.partition_count,
+            "total_lag": v.total_lag,
+            "lag_seconds": self.lag_seconds,
+            "max_lag": _partition_dict(v.max_lag, self.end_offsets) if v.max_lag else None,
+            "expired": self.expired,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "last_member_seen": self.last_member_seen,
+            "members": [
+                {
+                    "member_id": m.member_id,
+                    "client_id": m.client_id,
+                    "host": m.host,
+                    "assignment": [{"topic": t, "partition": p} for t, p in m.assignment],
+                }
+                for m in self.members
+            ],
+            "partitions": [_partition_dict(p, self.end_offsets) for p in v.partitions],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LagReport:
+    """Every visible group of one cluster, judged at ``taken_at``."""
+
+    cluster: str
+    taken_at: float
+    groups: dict[str, GroupReport]
+
+    def group(self, name: str) -> GroupReport:
+        """The group's report; a NOTFOUND report when the monitor has never seen it."""
+        found = self.groups.get(name)
+        if found is not None:
+            return found
+        return GroupReport(
+            group=name,
+            state=GroupState.DEAD,
+            type=GroupType.UNKNOWN,
+            coordinator=None,
+            verdict=evaluate_group(name, None, self.taken_at),
+            lag_seconds=None,
+            members=(),
+            first_seen=None,
+            last_seen=None,
+            last_member_seen=None,
+            expired=False,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "taken_at": self.taken_at,
+            "groups": [self.groups[g].to_dict() for g in sorted(self.groups)],
+        }
+
+
+def _point_dict(p: OffsetPoint | None) -> dict[str, Any] | None:
+    return None if p is None else {"offset": p.offset, "timestamp": p.timestamp, "lag": p.lag}
+
+
+def _partition_dict(v: PartitionVerdict, ends: Mapping[TP, int]) -> dict[str, Any]:
+    return {
+        "topic": v.topic,
+        "partition": v.partition,
+        "status": v.status.name,
+        "committed": v.end.offset if v.end is not None else None,
+        "end_offset": ends.get((v.topic, v.partition)),
+        "lag": v.current_lag,
+        "lag_seconds": v.lag_seconds,
+        "owner": v.owner,
+        "client_id": v.client_id,
+        "complete": v.complete,
+        "fill": v.fill,
+        "start": _point_dict(v.start),
+        "end": _point_dict(v.end),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Pure helpers: the monitor's own small decisions, each testable on plain values
+# ---------------------------------------------------------------------------------------
+
+
+def offset_moved(committed: Sequence[OffsetPoint], offset: int) -> bool:
+    """Is ``offset`` a commit the window has not seen? (Any change counts, backwards too:
+    a reset is exactly what REWIND must see.)"""
+    return not committed or committed[-1].offset != offset
+
+
+def partition_owners(members: Iterable[GroupMember]) -> dict[TP, GroupMember]:
+    """The member owning each partition. A KIP-848 member still reconciling has no current
+    assignment yet: its target assignment is what it is about to own."""
+    owners: dict[TP, GroupMember] = {}
+    for m in members:
+        assigned = m.assignment or m.target_assignment or ()
+        for tp in assigned:
+            owners.setdefault(tp, m)
+    return owners
+
+
+def note_group(prev: GroupSeen | None, now: float, *, present: bool, members: int) -> GroupSeen:
+    """Fold one poll into when a group was seen. ``present``: listed by the brokers (or
+    holding committed offsets) at this poll."""
+    member_seen = now if members else None
+    if prev is None:
+        return GroupSeen(now, now, member_seen)
+    return GroupSeen(
+        prev.first_seen,
+        now if present else prev.last_seen,
+        member_seen if member_seen is not None else prev.last_member_seen,
+    )
+
+
+def last_activity(seen: GroupSeen, windows: Iterable[PartitionWindow]) -> float:
+    """The last sign of life: a member seen, a commit that moved, or first sight (a group
+    found already silent gets the full expiry period from then)."""
+    latest = seen.first_seen
+    if seen.last_member_seen is not None and seen.last_member_seen > latest:
+        latest = seen.last_member_seen
+    for w in windows:
+        if w.committed and w.committed[-1].timestamp > latest:
+            latest = w.committed[-1].timestamp
+    return latest
+
+
+def group_expired(
+    seen: GroupSeen,
+    windows: Iterable[PartitionWindow],
+    members: int,
+    now: float,
+    expire_after: float,
+) -> bool:
+    """No members now, and no sign of life for longer than ``expire_after``."""
+    return members == 0 and now - last_activity(seen, windows) > expire_after
+
+
+def exact_positions(
+    behind: Mapping[Position, int], known: Container[Position], limit: int
+) -> list[Position]:
+    """Which record timestamps to read this poll: positions of partitions that are behind
+    (``position → lag``), not already ``known``, the biggest lags first, at most ``limit``."""
+    wanted = [pos for pos, lag in behind.items() if lag > 0 and pos not in known]
+    wanted.sort(key=lambda pos: (-behind[pos], pos))
+    return wanted[:limit]
+
+
+# ---------------------------------------------------------------------------------------
+# Persistence: one JSON document per row of migration 1's tables
+# ---------------------------------------------------------------------------------------
+
+
+def _window_data(committed: Sequence[OffsetPoint], owner: str | None, client: str | None) -> str:
+    return json.dumps(
+        {
+            "committed": [[p.offset, p.timestamp, p.lag] for p in committed],
+            "owner": owner,
+            "client_id": client,
+        }
+    )
+
+
+def _end_data(window: Sequence[EndOffset], table: LagTable | None) -> str:
+    return json.dumps(
+        {
+            "window": [[o, ts] for o, ts in window],
+            "table": table.to_dict() if table is not None else None,
+        }
+    )
+
+
+@dataclass
+class _Changes:
+    """What one poll changed, written in one transaction."""
+
+    cluster: str
+    windows: list[tuple[str, str, int, str, float]] = field(default_factory=list)
+    ends: list[tuple[str, int, str, float]] = field(default_factory=list)
+    seen: list[tuple[str, float, float, float | None]] = field(default_factory=list)
+    forget_groups: list[str] = field(default_factory=list)
+    forget_topics: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.windows or self.ends or self.seen or self.forget_groups or self.forget_topics
+        )
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        c = self.cluster
+        conn.executemany(
+            "INSERT INTO lag_windows (cluster, group_id, topic, partition, data, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cluster, group_id, topic, partition) "
+            "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            [(c, *row) for row in self.windows],
+        )
+        conn.executemany(
+            "INSERT INTO end_offset_tables (cluster, topic, partition, data, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster, topic, partition) "
+            "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            [(c, *row) for row in self.ends],
+        )
+        conn.executemany(
+            "INSERT INTO groups_seen (cluster, group_id, first_seen, last_seen, "
+            "last_member_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster, group_id) "
+            "DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+            "last_member_seen = excluded.last_member_seen",
+            [(c, *row) for row in self.seen],
+        )
+        for group in self.forget_groups:
+            conn.execute("DELETE FROM lag_windows WHERE cluster = ? AND group_id = ?", (c, group))
+            conn.execute("DELETE FROM groups_seen WHERE cluster = ? AND group_id = ?", (c, group))
+        for topic in self.forget_topics:
+            conn.execute("DELETE FROM lag_windows WHERE cluster = ? AND topic = ?", (c, topic))
+            conn.execute(
+                "DELETE FROM end_offset_tables WHERE cluster = ? AND topic = ?", (c, topic)
+            )
+
+
+@dataclass
+class _Saved:
+    """The rows read back by :meth:`LagMonitor.load`."""
+
+    windows: list[tuple[str, str, int, str]]
+    ends: list[tuple[str, int, str]]
+    seen: list[tuple[str, float, float, float | None]]
+
+
+# ---------------------------------------------------------------------------------------
+# The monitor
+# ---------------------------------------------------------------------------------------
+
+
+class LagMonitor:
+    """Consumer lag of one cluster, one :meth:`poll` at a time.
+
+    ``admin`` is read from the calling thread; ``db`` (None: nothing is kept across
+    restarts) is written once per poll. ``groups`` restricts the monitor to those groups
+    (the CLI's ``lag GROUP``), otherwise every group the brokers list is followed.
+    ``exact_limit`` bounds the record timestamps read per poll (0: estimates only).
+    :meth:`report` may be called from other threads while a poll runs.
+    """
+
+    def __init__(
+        self,
+        cluster: str,
+        admin: OffsetReader,
+        lag: LagConfig,
+        db: Database | None,
+        clock: Clock,
+        *,
+        groups: Collection[str] | None = None,
+        exact_limit: int = 100,
+        table_limit: int = DEFAULT_TABLE_LIMIT,
+    ) -> None:
+        if exact_limit < 0:
+            raise ValueError(f"exact_limit must be >= 0, got {exact_limit}")
+        self.cluster = cluster
+        self.config = lag
+        self._admin = admin
+        self._db = db
+        self._clock = clock
+        self._only = frozenset(groups) if groups is not None else None
+        self._exact_limit = exact_limit
+        self._table_limit = table_limit
+        self._lock = threading.Lock()
+        self._recorder = WindowRecorder(lag.intervals, lag.min_distance)
+        self._tables: dict[TP, LagTable] = {}
+        self._seen: dict[str, GroupSeen] = {}
+        self._present: set[str] = set()
+        self._descs: dict[str, GroupDescription] = {}
+        #: position → (record timestamp or None, when it was read)
+        self._exact: dict[Position, tuple[float | None, float]] = {}
+        self._taken_at: float | None = None
+        #: Every seen group's windows as of the last poll: built once per poll (building
+        #: them is the recorder's most expensive read) and shared by every step after it.
+        self._windows: dict[str, tuple[PartitionWindow, ...]] = {}
+        # What the store holds, to write only what changed.
+        self._saved_windows: dict[tuple[str, TP], tuple[Any, str | None, str | None]] = {}
+        self._saved_ends: dict[TP, tuple[Any, Any]] = {}
+        self._saved_seen: dict[str, GroupSeen] = {}
+        self._forgotten_groups: set[str] = set()
+        self._forgotten_topics: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"LagMonitor({self.cluster!r}, {len(self._seen)} groups)"
+
+    # -- the round ------------------------------------------------------------------------
+
+    def poll(self, *, exact: bool = True) -> LagReport:
+        """One round (see the module docstring); returns the verdicts at the snapshot's
+        time. Raises the admin's :class:`~kafkascope.errors.SourceError` when the cluster
+        cannot be read; the windows are then left as they were."""
+        listed = None if self._only is not None else {g.group_id: g for g in self._admin.groups()}
+        with self._lock:
+            ids = self._group_ids(listed)
+        snap = self._admin.snapshot(ids)
+        descs = self._admin.describe_groups(ids)
+        with self._lock:
+            missing = self._unpolled(snap, descs)
+        extra = self._admin.log_offsets(missing) if missing else {}
+        with self._lock:
+            self._observe(snap, descs, listed, extra)
+            wanted = self._exact_wanted(snap.taken_at) if exact and self._exact_limit else []
+        stamps = self._admin.record_timestamps(wanted) if wanted else {}
+        with self._lock:
+            for pos in wanted:
+                self._exact[pos] = (stamps.get(pos), snap.taken_at)
+            report = self._evaluate(snap.taken_at)
+            changes = self._changes(snap.taken_at)
+        if self._db is not None and changes:
+            self._db.write(changes.apply)
+        return report
+
+    def report(self, now: float | None = None) -> LagReport:
+        """The verdicts from what is held now, without reading the cluster. ``now``
+        defaults to the last poll's time (the offsets are as of then)."""
+        with self._lock:
+            at = now if now is not None else self._taken_at
+            return self._evaluate(at if at is not None else self._clock.now())
+
+    def _group_ids(self, listed: Mapping[str, GroupListing] | None) -> list[str]:
+        if self._only is not None:
+            return sorted(self._only)
+        return sorted(set(listed or ()) | set(self._seen))
+
+    def _unpolled(self, snap: OffsetSnapshot, descs: Mapping[str, GroupDescription]) -> list[TP]:
+        """Partitions the snapshot did not read an end offset for but the report shows: of
+        groups kept after the brokers forgot them, and assigned but never committed."""
+        needed: set[TP] = set()
+        for windows in self._windows.values():
+            for w in windows:
+                needed.add((w.topic, w.partition))
+        for d in descs.values():
+            needed.update(partition_owners(d.members))
+        return sorted(needed - set(snap.end_offsets) - set(snap.partition_errors))
+
+    def _observe(
+        self,
+        snap: OffsetSnapshot,
+        descs: Mapping[str, GroupDescription],
+        listed: Mapping[str, GroupListing] | None,
+        extra_ends: Mapping[TP, int],
+    ) -> None:
+        now = snap.taken_at
+        self._taken_at = now
+        rec = self._recorder
+        # 1. Commits that moved, against the previous poll's end offsets (module docstring).
+        first_sight: list[tuple[str, TP, int]] = []
+        for group, offsets in snap.committed.items():
+            last = {(w.topic, w.partition): w.committed for w in self._windows.get(group, ())}
+            for tp, offset in offsets.items():
+                if not offset_moved(last.get(tp, ()), offset):
+                    continue
+                if rec.end_offsets(*tp):
+                    rec.record_commit(group, tp[0], tp[1], offset, now)
+                else:
+                    first_sight.append((group, tp, offset))
+        # 2. This poll's end offsets, into the windows and the lag tables.
+        for tp, end in {**extra_ends, **snap.end_offsets}.items():
+            rec.record_end_offset(tp[0], tp[1], end, now)
+            table = self._tables.get(tp)
+            if table is None:
+                table = self._tables[tp] = LagTable(self._table_limit)
+            elif table.latest_offset is not None and end < table.latest_offset:
+                table.clear()  # the log restarted (topic re-created): the history is void
+            table.add(end, now)
+        # 3. Partitions seen for the first time: against this poll's end.
+        for group, tp, offset in first_sight:
+            rec.record_commit(group, tp[0], tp[1], offset, now)
+        for tp, reason in snap.partition_errors.items():
+            if reason.startswith("UNKNOWN_TOPIC") and (rec.end_offsets(*tp) or tp in self._tables):
+                log.info("topic %s is gone (%s): forgetting its lag history", tp[0], reason)
+                rec.forget_topic(tp[0])
+                self._tables = {k: v for k, v in self._tables.items() if k[0] != tp[0]}
+                self._forgotten_topics.add(tp[0])
+        # 4. Members and owners; when each group was seen.
+        recorded = set(rec.groups())
+        for group, d in descs.items():
+            committed = snap.committed.get(group)
+            if listed is not None:
+                present = group in listed or bool(committed)
+            else:
+                present = d.exists or bool(committed)
+            if not present and group not in self._seen:
+                continue  # never seen: NOTFOUND if asked for
+            if d.error is None:
+                self._descs[group] = d
+                if d.members or group in recorded:
+                    rec.clear_owners(group)
+                    for (topic, partition), m in partition_owners(d.members).items():
+                        rec.set_owner(group, topic, partition, m.host, m.client_id)
+            members = len(self._descs[group].members) if group in self._descs else 0
+            self._seen[group] = note_group(
+                self._seen.get(group), now, present=present, members=members
+            )
+            if present:
+                self._present.add(group)
+            else:
+                self._present.discard(group)
+        # 5. Forget groups the brokers no longer list once they have expired.
+        for group in list(self._seen):
+            if group in self._present:
+                continue
+            if self._expired(group, now):
+                log.info("group %s expired: forgetting it", group)
+                rec.forget_group(group)
+                del self._seen[group]
+                self._descs.pop(group, None)
+                self._forgotten_groups.add(group)
+        self._forgotten_groups -= set(self._seen)
+        self._windows = {group: rec.windows(group) or () for group in self._seen}
+
+    def _expired(self, group: str, now: float) -> bool:
+        d = self._descs.get(group)
+        return group_expired(
+            self._seen[group],
+            self._recorder.windows(group) or (),
+            len(d.members) if d is not None else 0,
+            now,
+            self.config.expire_group_after,
+        )
+
+    def _visible(self) -> list[str]:
+        groups = sorted(self._seen)
+        if self._only is not None:
+            groups = [g for g in groups if g in self._only]
+        return groups
+
+    def _exact_wanted(self, now: float) -> list[Position]:
+        """Positions whose record timestamp to read now; forgets positions no longer
+        wanted and lets failed reads be retried after a while."""
+        behind: dict[Position, int] = {}
+        for group in self._visible():
+            for w in self._windows.get(group, ()):
+                if w.committed:
+                    pos = (w.topic, w.partition, w.committed[-1].offset)
+                    lag = w.current_end - pos[2]
+                    if lag > behind.get(pos, 0):
+                        behind[pos] = lag
+        self._exact = {
+            pos: (stamp, read_at)
+            for pos, (stamp, read_at) in self._exact.items()
+            if pos in behind and (stamp is not None or now - read_at < EXACT_RETRY_SECONDS)
+        }
+        return exact_positions(behind, self._exact, self._exact_limit)
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _evaluate(self, now: float) -> LagReport:
+        cfg = self.config
+        out: dict[str, GroupReport] = {}
+        for group in self._visible():
+            windows = self._windows.get(group, ())
+            seconds: dict[TP, float | None] = {}
+            ends: dict[TP, int] = {}
+            for w in windows:
+                tp = (w.topic, w.partition)
+                if w.end_offsets:
+                    ends[tp] = w.current_end
+                if not w.committed:
+                    continue
+                committed = w.committed[-1].offset
+                if w.current_end <= committed:
+                    seconds[tp] = 0.0
+                    continue
+                cached = self._exact.get((w.topic, w.partition, committed))
+                seconds[tp] = best_lag_seconds(
+                    self._tables.get(tp) or (), committed, now, cached[0] if cached else None
+                )
+            verdict = evaluate_group(
+                group,
+                windows,
+                now,
+                allowed_lag=cfg.allowed_lag,
+                minimum_complete=cfg.minimum_complete,
+                lag_seconds=seconds,
+            )
+            d = self._descs.get(group)
+            members = d.members if d is not None else ()
+            seen = self._seen[group]
+            out[group] = GroupReport(
+                group=group,
+                state=d.state if d is not None else GroupState.UNKNOWN,
+                type=d.type if d is not None else GroupType.UNKNOWN,
+                coordinator=d.coordinator_id if d is not None else None,
+                verdict=verdict,
+                lag_seconds=verdict.lag_seconds,
+                members=members,
+                first_seen=seen.first_seen,
+                last_seen=seen.last_seen,
+                last_member_seen=seen.last_member_seen,
+                expired=group_expired(seen, windows, len(members), now, cfg.expire_group_after),
+                end_offsets=ends,
+            )
+        return LagReport(self.cluster, now, out)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def _changes(self, now: float) -> _Changes:
+        """Rows that differ from what the store holds (committed windows are immutable
+        tuples, so an unchanged one is the very same object)."""
+        changes = _Changes(self.cluster)
+        if self._db is None:
+            self._forgotten_groups.clear()
+            self._forgotten_topics.clear()
+            return changes
+        live_windows: set[tuple[str, TP]] = set()
+        for group, windows in self._windows.items():
+            for w in windows:
+                key = (group, (w.topic, w.partition))
+                live_windows.add(key)
+                saved = self._saved_windows.get(key)
+                if (
+                    saved is None
+                    or saved[0] is not w.committed
+                    or saved[1:] != (w.owner, w.client_id)
+                ):
+                    self._saved_windows[key] = (w.committed, w.owner, w.client_id)
+                    changes.windows.append(
+                        (
+                            group,
+                            w.topic,
+                            w.partition,
+                            _window_data(w.committed, w.owner, w.client_id),
+                            now,
+                        )
+                    )
+        for tp, table in self._tables.items():
+            window = self._recorder.end_offsets(*tp)
+            saved_end = self._saved_ends.get(tp)
+            if saved_end is None or saved_end[0] is not window or saved_end[1] is not table.points:
+                self._saved_ends[tp] = (window, table.points)
+                changes.ends.append((tp[0], tp[1], _end_data(window, table), now))
+        for group, seen in self._seen.items():
+            if self._saved_seen.get(group) != seen:
+                self._saved_seen[group] = seen
+                changes.seen.append((group, seen.first_seen, seen.last_seen, seen.last_member_seen))
+        changes.forget_groups = sorted(self._forgotten_groups)
+        changes.forget_topics = sorted(self._forgotten_topics)
+        self._forgotten_groups.clear()
+        self._forgotten_topics.clear()
+        for key in set(self._saved_windows) - live_windows:
+            del self._saved_windows[key]
+        for group in set(self._saved_seen) - set(self._seen):
+            del self._saved_seen[group]
+        for tp in set(self._saved_ends) - set(self._tables):
+            del self._saved_ends[tp]
+        return changes
+
+    def load(self) -> int:
+        """Restore the windows, lag tables and groups of this cluster from the store (a
+        restart resumes where it left off); returns how many groups were restored. Rows
+        that cannot be read are skipped with a warning: they refill within ``intervals``
+        polls."""
+        if self._db is None:
+            return 0
+        cluster = self.cluster
+
+        def read(conn: sqlite3.Connection) -> _Saved:
+            return _Saved(
+                windows=conn.execute(
+                    "SELECT group_id, topic, partition, data FROM lag_windows WHERE cluster = ?",
+                    (cluster,),
+                ).fetchall(),
+                ends=conn.execute(
+                    "SELECT topic, partition, data FROM end_offset_tables WHERE cluster = ?",
+                    (cluster,),
+                ).fetchall(),
+                seen=conn.execute(
+                    "SELECT group_id, first_seen, last_seen, last_member_seen FROM groups_seen "
+                    "WHERE cluster = ?",
+                    (cluster,),
+                ).fetchall(),
+            )
+
+        saved = self._db.read(read)
+        with self._lock:
+            self._restore(saved)
+            return len(self._seen)
+
+    def _restore(self, saved: _Saved) -> None:
+        end_entries: list[dict[str, Any]] = []
+        tables: dict[TP, LagTable] = {}
+        for topic, partition, data in saved.ends:
+            try:
+                doc = json.loads(data)
+                points = [[int(o), float(ts)] for o, ts in doc["window"]]
+                if doc.get("table") is not None:
+                    tables[(topic, partition)] = LagTable.from_dict(doc["table"])
+            except (ValueError, TypeError, KeyError) as e:
+                log.warning(
+                    "saved end offsets of %s[%d] unreadable (%s): skipped", topic, partition, e
+                )
+                continue
+            end_entries.append({"topic": topic, "partition": partition, "points": points})
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for group, topic, partition, data in saved.windows:
+            try:
+                doc = json.loads(data)
+                committed = [[int(o), float(ts), int(lag)] for o, ts, lag in doc["committed"]]
+            except (ValueError, TypeError, KeyError) as e:
+                log.warning(
+                    "saved window of %s %s[%d] unreadable (%s): skipped", group, topic, partition, e
+                )
+                continue
+            groups.setdefault(group, []).append(
+                {
+                    "topic": topic,
+                    "partition": partition,
+                    "owner": doc.get("owner"),
+                    "client_id": doc.get("client_id"),
+                    "committed": committed,
+                }
+            )
+        blank = WindowRecorder(self.config.intervals, self.config.min_distance).to_dict()
+        state = {
+            **blank,
+            "end_offsets": end_entries,
+            "groups": [{"group": g, "partitions": parts} for g, parts in groups.items()],
+        }
+        try:
+            recorder = WindowRecorder.from_dict(state)
+        except ValueError as e:
+            log.warning("saved lag windows of %s unreadable (%s): starting empty", self.cluster, e)
+            return
+        seen = {
+            group: GroupSeen(float(first), float(last), None if member is None else float(member))
+            for group, first, last, member in saved.seen
+        }
+        for group in recorder.groups():
+            if group not in seen:  # a window without its groups_seen row: date it by its data
+                stamps = [
+                    w.committed[0].timestamp for w in recorder.windows(group) or () if w.committed
+                ]
+                first = min(stamps, default=self._clock.now())
+                seen[group] = GroupSeen(first, first, None)
+        self._recorder = recorder
+        self._tables = tables
+        self._seen = seen
+        # Until the first poll says otherwise, a restored group counts as still listed.
+        self._present = set(seen)
+        self._saved_windows = {
+            (g, (w.topic, w.partition)): (w.committed, w.owner, w.client_id)
+            for g in recorder.groups()
+            for w in recorder.windows(g) or ()
+        }
+        self._saved_ends = {
+            tp: (recorder.end_offsets(*tp), table.points) for tp, table in tables.items()
+        }
+        self._saved_seen = dict(seen)
+        self._windows = {group: recorder.windows(group) or () for group in seen}
