@@ -150,7 +150,8 @@ def test_kill_9_and_restart_keep_history_and_windows(
     make_service: Callable[..., ServiceProc], tmp_path: Path
 ) -> None:
     data = tmp_path / "persist"
-    svc = make_service(data_dir=data)
+    # Short windows (3 commits) so "full" is reached within a minute of 5 s auto-commits.
+    svc = make_service(data_dir=data, extra="\n[clusters.lag]\nintervals = 3\n")
 
     def complete() -> float | None:
         g = groups(svc).get("orders-processor")

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
@@ -38,6 +38,8 @@ from kafkascope.sources.catalog import (
     snake_case,
 )
 from kafkascope.sources.jmx import BeanName, JmxConnection, JmxEndpoint, Value, _to_python
+
+T = TypeVar("T")
 
 # Roles with no catalog set of their own, recognised from their domain alone. A Streams
 # or Connect JVM also holds consumers and producers, whose sets are collected as usual.
@@ -122,7 +124,8 @@ class BatchingJmxConnection(JmxConnection):
     ``AttributeList`` on both ends of the link and costs about half the CPU; its errors
     are mapped to what ``getAttributes`` does (a failing attribute is left out).
     ``query_names`` takes each name's canonical string in one call instead of walking its
-    key table through JNI."""
+    key table through JNI. Both retry once on a fresh connection when RMI reused a socket
+    the target had closed (see :meth:`_once_more`)."""
 
     def __init__(self, endpoint: JmxEndpoint, timeout: float = 5.0) -> None:
         super().__init__(endpoint, timeout)
@@ -135,27 +138,46 @@ class BatchingJmxConnection(JmxConnection):
             self._classes = _java()
         return self._classes
 
+    def _once_more(self, call: Callable[[], T]) -> T:
+        """RMI reuses a pooled socket without checking it when it was used a moment ago;
+        if the target died or restarted meanwhile, the call fails with "Error
+        unmarshaling return header" (EOF or reset) and says nothing useful. ``_call`` has
+        dropped the connection by then, so one more try connects afresh and either works
+        (a restarted JVM) or fails with what is really wrong (connection refused)."""
+        try:
+            return call()
+        except SourceError as e:
+            if type(e) is not SourceError or "unmarshaling return header" not in e.detail:
+                raise
+        return call()
+
     def query_names(self, pattern: str) -> list[BeanName]:
-        mbsc = self._mbs()
+        def once() -> list[BeanName]:
+            mbsc = self._mbs()
 
-        def do() -> list[BeanName]:
-            j = self._j()
-            return [
-                _bean_name(str(n.getCanonicalName()))
-                for n in mbsc.queryNames(j.object_name(pattern), None)
-            ]
+            def do() -> list[BeanName]:
+                j = self._j()
+                return [
+                    _bean_name(str(n.getCanonicalName()))
+                    for n in mbsc.queryNames(j.object_name(pattern), None)
+                ]
 
-        return self._call(do)
+            return self._call(do)
+
+        return self._once_more(once)
 
     def get_attributes_many(
         self, reads: Sequence[tuple[str, Sequence[str]]]
     ) -> list[dict[str, Value] | None]:
         """Per (name, attributes): the values read (missing attributes absent), or None
         when the MBean has vanished since it was listed. Any other failure raises."""
-        mbsc = self._mbs()
         if len(self._jnames) > 200_000:  # names of deleted topics must not pile up forever
             self._jnames.clear()
+        return self._once_more(lambda: self._read_many(self._mbs(), reads))
 
+    def _read_many(
+        self, mbsc: Any, reads: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[dict[str, Value] | None]:
         def do() -> list[dict[str, Value] | None]:
             j = self._j()
             get_attribute, get_attributes = mbsc.getAttribute, mbsc.getAttributes

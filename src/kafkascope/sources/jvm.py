@@ -50,6 +50,10 @@ def ensure_started() -> None:
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
             "-Xss512k",
+            # Reduce signal usage: without it the JVM owns SIGINT/SIGTERM and halts the
+            # process, so `serve` could never shut down in order (flush the store, stop
+            # clients). Python's handlers stay in charge.
+            "-Xrs",
             f"-Dsun.rmi.transport.tcp.responseTimeout={_response_timeout_ms}",
             f"-Dsun.rmi.transport.connectionTimeout={_response_timeout_ms}",
             "-Dsun.rmi.transport.tcp.handshakeTimeout=" + str(_response_timeout_ms),
@@ -58,6 +62,7 @@ def ensure_started() -> None:
             "-Dsun.rmi.dgc.client.gcInterval=3600000",
             "-Djava.awt.headless=true",
             convertStrings=True,
+            interrupt=False,
         )
         # Destroying the JVM at exit waits for every non-daemon Java thread, and RMI's
         # connection threads to a live target are such threads: the process would hang
