@@ -25,7 +25,7 @@ from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import ClusterConfig, Config
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.evaluate.liveness import Thresholds
-from kafkascope.model import Liveness
+from kafkascope.model import LIVENESS_CODE
 from kafkascope.monitor.broker_monitor import BrokerMonitor, BrokerReport
 from kafkascope.monitor.client_monitor import ClientMonitor, ClientReport
 from kafkascope.monitor.lag_monitor import LagMonitor, LagReport
@@ -39,15 +39,6 @@ from kafkascope.store.db import Database
 from kafkascope.store.history import History, Point, Retention
 
 log = logging.getLogger(__name__)
-
-LIVENESS_CODE = {
-    Liveness.ALIVE: 0,
-    Liveness.IDLE: 1,
-    Liveness.UNKNOWN: 2,
-    Liveness.HUNG: 3,
-    Liveness.UNRESPONSIVE: 4,
-    Liveness.DEAD: 5,
-}
 
 
 @dataclass

@@ -31,6 +31,17 @@ class Liveness(enum.Enum):
     UNKNOWN = "UNKNOWN"
 
 
+# Liveness as a number for gauges and history, healthiest first, so "> 2" means failing.
+LIVENESS_CODE: dict[Liveness, int] = {
+    Liveness.ALIVE: 0,
+    Liveness.IDLE: 1,
+    Liveness.UNKNOWN: 2,
+    Liveness.HUNG: 3,
+    Liveness.UNRESPONSIVE: 4,
+    Liveness.DEAD: 5,
+}
+
+
 class MetricKind(enum.Enum):
     """What a sample's value means. A catalog ``meter`` or ``histogram`` is expanded into
     these at load time (``Count`` → counter, rates and percentiles → gauges), so every

@@ -15,18 +15,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kafkascope.model import Liveness, MetricKind, Sample
+from kafkascope.model import LIVENESS_CODE, MetricKind, Sample
 from kafkascope.monitor.live import ClusterLive, LiveState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-LIVENESS_CODE = {
-    Liveness.ALIVE: 0,
-    Liveness.IDLE: 1,
-    Liveness.UNKNOWN: 2,
-    Liveness.HUNG: 3,
-    Liveness.UNRESPONSIVE: 4,
-    Liveness.DEAD: 5,
-}
 
 
 def _families(samples: Iterable[tuple[str, Sample]]) -> Iterator[Metric]:
