@@ -198,8 +198,8 @@ def one_run(
             120,
             f"{client_id} ALIVE and joined in every monitor",
         )
-        # The embedded JVM (started by the first poll) owns SIGINT and SIGTERM: take SIGTERM
-        # back, so `kill PID` still runs the clean-up below (CONT, UNBLOCK, kill -9).
+        # Make SIGTERM (`kill PID`) run the clean-up below (CONT, UNBLOCK, kill -9), set
+        # after the first polls so nothing the JVM installs at start-up replaces it.
         signal.signal(signal.SIGTERM, _stop_on_term)
         # A few polls of steady polling in every monitor: the HUNG bound adapts to them.
         wait(

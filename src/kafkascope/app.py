@@ -315,6 +315,7 @@ class Service:
                 self._http_thread.join(10)
         self.scheduler.stop(timeout=30)
         for p in self.parts.values():
+            p.clients.close()
             for col in p.collectors:
                 col.close()
             for a in p.admins:
