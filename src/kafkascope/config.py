@@ -745,8 +745,9 @@ class LivenessConfig(_Settings):
 
     hung_poll_seconds: Duration | None = Field(
         default=None,
-        description="A consumer not polling for longer is HUNG; unset: the consumer's own "
-        "max.poll.interval.ms from JMX, else `max_poll_interval`.",
+        description="A consumer with records waiting that has not polled for longer is HUNG; "
+        "unset: adaptive, 3 x its own recent time-between-poll-max, clamped to 30 s .. "
+        "`max_poll_interval` (so a slow batch consumer is not called hung).",
     )
     max_poll_interval: Duration = Field(
         default=300.0,
