@@ -68,8 +68,10 @@ class ServiceProc:
             r = httpx.get(f"{self.url}{path}", timeout=10, **kw)
         except httpx.TransportError as e:
             code = self.proc.poll() if self.proc else None
-            raise RuntimeError(f"GET {path} failed ({e}); serve exit code {code}; log:\n"
-                               f"{self.log.read_text()[-3000:]}") from e
+            raise RuntimeError(
+                f"GET {path} failed ({e}); serve exit code {code}; log:\n"
+                f"{self.log.read_text()[-3000:]}"
+            ) from e
         r.raise_for_status()
         return r.json()
 
