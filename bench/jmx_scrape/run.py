@@ -6,11 +6,14 @@ meters exist), then times, in the same run and alternating (the order rotates ev
 round), the collection of the broker catalog — sets ``broker,controller,jvm`` ("base"), and
 the same plus ``partition`` ("full") — by:
 
-- ``kafkascope``: :class:`TargetReader` in its own Python process (JPype JVM inside),
-  which times each ``read()`` itself;
+- ``kafkascope``: :class:`TargetReader` as the service runs it, in its own Python process
+  (JPype JVM inside), timing each ``read()`` itself; ``kafkascope_p2`` is the same reader
+  with ``parallel=2`` (two batches in flight);
 - ``java``: ``java/JmxScrape.java``, a plain ``JMXConnector`` client reading the same
-  MBeans with the same attributes (one ``getAttributes`` per MBean), compiled with javac
-  into the git-ignored ``build/`` and kept running, so JVM start-up is excluded for both;
+  MBeans with the same attributes, one ``getAttributes`` per MBean; ``java_single`` is the
+  same client reading one-attribute MBeans with ``getAttribute`` as kafkascope does. It is
+  compiled with javac into the git-ignored ``build/`` and kept running, so JVM start-up
+  is excluded for both, and runs with the JVM flags of kafkascope's in-process JVM;
 - ``exporter``: jmx_exporter standalone (``jmx_prometheus_httpserver``) with the config
   :func:`exporter_config` writes (the catalog's patterns as ``includeObjectNames``),
   timed as one HTTP GET of ``/metrics`` (one scrape); mapping its text back to samples is
@@ -18,7 +21,8 @@ the same plus ``partition`` ("full") — by:
 
 "warm" reads use the cached MBean name list (kafkascope's steady state: names are
 re-listed every 5 minutes); "cold" reads list the names again first. Reports best and
-median of N per source, the ratios, and the RSS of each reader process. Prints one JSON
+median of N of the wall time, of the reader process's CPU time and of the broker's CPU
+time per collection, the ratios, and the RSS of each reader process. Prints one JSON
 object and writes it to ``results-<time>.json`` beside this file (git-ignored).
 """
 
@@ -42,14 +46,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BASE = ("broker", "controller", "jvm")
+DEFAULT_PARALLEL = 1  # TargetReader's default
 MODES = {"base": BASE, "full": (*BASE, "partition")}
-SOURCES = ("kafkascope", "kafkascope_seq", "java", "java_single", "exporter")
+SOURCES = ("kafkascope", "kafkascope_p2", "java", "java_single", "exporter")
 # (numerator, denominator) of the reported ratios.
 RATIOS = (
     ("kafkascope", "java"),
     ("kafkascope", "java_single"),
-    ("kafkascope_seq", "java"),
-    ("kafkascope_seq", "java_single"),
+    ("kafkascope_p2", "java"),
+    ("kafkascope_p2", "java_single"),
     ("exporter", "kafkascope"),
     ("exporter", "java"),
 )
@@ -260,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--parallel",
         type=int,
         default=2,
-        help="kafkascope's batches in flight (TargetReader.parallel; kafkascope_seq uses 1)",
+        help="batches in flight for the kafkascope_p2 variant (TargetReader.parallel)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
     parser.add_argument(
@@ -333,9 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def measure(source: str, kind: str, mode: str) -> dict[str, Any]:
             if source == "kafkascope":
+                return ks.ask(f"{kind} {mode} {DEFAULT_PARALLEL}")
+            if source == "kafkascope_p2":
                 return ks.ask(f"{kind} {mode} {args.parallel}")
-            if source == "kafkascope_seq":
-                return ks.ask(f"{kind} {mode} 1")
             if source == "java":
                 return java.ask(f"{kind} {java_sets(mode)}")
             if source == "java_single":
@@ -362,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mode in MODES:
             for source in SOURCES:
                 measure(source, "cold", mode)
-        ks_keys = ks.ask(f"keys full {args.parallel}")
+        ks_keys = ks.ask(f"keys full {DEFAULT_PARALLEL}")
         text = measure("exporter", "warm", "full")["text"]
         with PrometheusReader(urls["full"], sets=MODES["full"]) as scraper:
             t0 = time.perf_counter()
@@ -399,7 +404,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds_s = time.monotonic() - t_rounds
 
         memory = {
-            "kafkascope": {k: v for k, v in ks.ask("warm base 1").items() if k.startswith("Vm")},
+            "kafkascope": {
+                k: v
+                for k, v in ks.ask(f"warm base {DEFAULT_PARALLEL}").items()
+                if k.startswith("Vm")
+            },
             "java": rss_kb(java.proc.pid),
             **{f"exporter_{m}": rss_kb(p.pid) for m, p in zip(MODES, exporters, strict=True)},
         }
@@ -420,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "beans_read": beans,
             },
             "rounds": {"warm": args.rounds, "cold": args.cold_rounds},
-            "kafkascope_parallel": args.parallel,
+            "kafkascope_parallel": {"kafkascope": DEFAULT_PARALLEL, "kafkascope_p2": args.parallel},
             **{
                 metric: {
                     kind: {

@@ -4,7 +4,9 @@ Per target (:class:`TargetReader`): find what the process is from its domains an
 ``detect`` MBeans (broker, controller, consumer, producer, streams, connect, plain JVM),
 list the MBeans of the matching catalog sets once and cache the list (re-listed after
 ``names_ttl``, after a reconnect, and when an MBean has vanished), then read each MBean
-with one ``getAttributes``. Never ``*:*``: only the catalog's patterns are queried.
+once — ``getAttribute`` for one attribute, else one ``getAttributes`` — in batches of
+``BATCH`` MBeans per worker hand-off (:class:`BatchingJmxConnection`; bench/jmx_scrape
+has the figures). Never ``*:*``: only the catalog's patterns are queried.
 Clients are found with ``client-id=*`` on every cycle (one cheap query per client set), so
 a new or closed client changes the plan at once.
 
@@ -216,9 +218,10 @@ class BatchingJmxConnection(JmxConnection):
 # MBeans per batch: one hand-off each, and small enough that a batch answers well within
 # the per-call timeout (a healthy broker answers one getAttributes in ~0.1 ms).
 BATCH = 32
-# Batches of one target in flight at once: RMI runs concurrent calls on one connection
-# over parallel sockets, so a large target is read in less time than one round trip per
-# MBean, while the caller maps finished batches to samples.
+# Where batches wait for their answers, so the reader can map one batch while the next
+# is read (and, with TargetReader.parallel > 1, send several: RMI runs concurrent calls on
+# one connection over parallel sockets). Each batch is bounded by the connection's
+# timeout; with JmxCollector's 8 workers and parallel=1 at most 8 are busy.
 _batch_pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="jmx-batch")
 
 
@@ -329,7 +332,11 @@ class TargetReader:
     """Reads one JVM through the catalog. Not thread-safe: one collection at a time.
 
     ``sets`` pins the catalog sets to read; by default they are the detected sets minus the
-    opt-in ones, plus the opt-in sets named in ``opt_in`` (e.g. ``("partition",)``)."""
+    opt-in ones, plus the opt-in sets named in ``opt_in`` (e.g. ``("partition",)``).
+    ``parallel``: batches of one target in flight at once (with a batching connection).
+    1, the default, keeps one JMX call in flight per target as before, and still maps a
+    batch while the next one is read; more reads a large target over parallel RMI
+    sockets, which pays off only with CPU to spare on both ends."""
 
     def __init__(
         self,
