@@ -3,6 +3,7 @@ stderr and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -34,11 +35,29 @@ def _root() -> None:
 
 
 def main() -> None:
+    code: int = 0
     try:
         app()
     except KafkascopeError as e:
         print(f"kafkascope: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        code = 2
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    leave(code)
+
+
+def leave(code: int) -> None:
+    """Exit with ``code``. Once the JMX reader's JVM runs, skip interpreter teardown: its
+    threads are still attached, and finalising Python under them aborts the process now
+    and then ("FATAL: exception not rethrown") or blocks it; nothing is left to flush."""
+    if "jpype" in sys.modules:
+        import jpype
+
+        if jpype.isJVMStarted():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -80,4 +80,6 @@ def _port(wanted: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kafkascope.cli import leave
+
+    leave(main())
