@@ -120,9 +120,16 @@ def test_a_killed_consumer_changes_its_verdict_and_its_groups_status(
     svc = make_service()
 
     def ok() -> bool:
+        # Working for a while: OK, its member ALIVE, and a commit seen on every partition
+        # (a consumer killed before its first auto-commit leaves no offsets to judge).
         g = groups(svc).get(group)
         return bool(
-            g and g["status"] == "OK" and g["members"] and g["members"][0]["liveness"] == "ALIVE"
+            g
+            and g["status"] == "OK"
+            and g["members"]
+            and g["members"][0]["liveness"] == "ALIVE"
+            and g["partitions"]
+            and all(p["committed"] is not None for p in g["partitions"])
         )
 
     wait_until(ok, 90, "the new group OK with its member ALIVE")
