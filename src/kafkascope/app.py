@@ -22,7 +22,7 @@ from typing import Any
 from kafkascope import __version__
 from kafkascope.alerts.runner import AlertRunner
 from kafkascope.clock import Clock, SystemClock
-from kafkascope.config import ClusterConfig, Config
+from kafkascope.config import ClusterConfig, Config, split_host_port
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.evaluate.liveness import Thresholds
 from kafkascope.model import LIVENESS_CODE
@@ -376,8 +376,8 @@ def _labels(
 
 
 def _split(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    """``service.listen`` was validated at load; split it the same way."""
+    return split_host_port(listen)
 
 
 def with_overrides(config: Config, listen: str | None, data_dir: Path | None) -> Config:

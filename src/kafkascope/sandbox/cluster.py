@@ -263,67 +263,54 @@ def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> 
     config.write_text(
         "".join(f"{k}={v}\n" for k, v in client_properties(state.bootstrap, spec).items())
     )
-    if spec.role == "producer":
-        argv = java_argv(
-            java,
-            state.marker,
-            cp,
-            PRODUCER_MAIN,
-            producer_args(state.bootstrap, spec, str(config)),
-            jmx_port=jmx_port,
-            log_file=log,
-            heap="128m",
-            client=True,
-        )
+    producer = spec.role == "producer"
+    main, args = (
+        (PRODUCER_MAIN, producer_args(state.bootstrap, spec, str(config)))
+        if producer
+        else (CONSUMER_MAIN, consumer_args(state.bootstrap, spec, str(config)))
+    )
+    argv = java_argv(
+        java,
+        state.marker,
+        cp,
+        main,
+        args,
+        jmx_port=jmx_port,
+        log_file=log,
+        heap="128m",
+        client=True,
+    )
+    drain: int | None = None
+    if producer:
+        # One JSON line per ack: thrown away.
         null = os.open(os.devnull, os.O_WRONLY)
         try:
             pid = procs.spawn(argv, log, stdout_fd=null)
         finally:
             os.close(null)
-        proc = Proc(
-            name=name,
-            role="producer",
-            pid=pid,
-            jmx=f"127.0.0.1:{jmx_port}",
-            argv=argv,
-            log=str(log),
-            client_id=spec.client_id,
-            topic=spec.topic,
-        )
     else:
-        argv = java_argv(
-            java,
-            state.marker,
-            cp,
-            CONSUMER_MAIN,
-            consumer_args(state.bootstrap, spec, str(config)),
-            jmx_port=jmx_port,
-            log_file=log,
-            heap="128m",
-            client=True,
-        )
         read_end, write_end = os.pipe()
         try:
             drain = procs.spawn(
                 [sys.executable, "-c", _DRAIN, state.marker], None, stdin_fd=read_end
             )
-            jvm = procs.spawn(argv, log, stdout_fd=write_end)
+            pid = procs.spawn(argv, log, stdout_fd=write_end)
         finally:
             os.close(read_end)
             os.close(write_end)
-        proc = Proc(
-            name=name,
-            role="consumer",
-            pid=jvm,
-            jmx=f"127.0.0.1:{jmx_port}",
-            argv=argv,
-            log=str(log),
-            client_id=spec.client_id,
-            group=spec.group,
-            topic=spec.topic,
-            protocol=spec.protocol,
-            drain_pid=drain,
-        )
+    proc = Proc(
+        name=name,
+        role=spec.role,
+        pid=pid,
+        jmx=f"127.0.0.1:{jmx_port}",
+        argv=argv,
+        log=str(log),
+        client_id=spec.client_id,
+        group=spec.group,
+        topic=spec.topic,
+        protocol=None if producer else spec.protocol,
+        drain_pid=drain,
+    )
     state.processes.append(proc)
     return proc
 
