@@ -18,6 +18,7 @@ import pytest
 from kafkascope.sandbox import cluster, procs
 from kafkascope.sandbox.state import Proc, SandboxState, load
 from kafkascope.sandbox.workload import ClientSpec
+from tests.receivers import start_http, start_smtp, tls_files  # noqa: F401 - fixtures
 
 
 @pytest.hookimpl(trylast=True)
@@ -33,6 +34,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(int(status))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``first`` run before all others (the sort is stable, so the rest keep
+    their order): they judge the sandbox as the demo shows it, before other tests stop
+    brokers, kill clients and leave their groups behind."""
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

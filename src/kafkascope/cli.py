@@ -8,11 +8,13 @@ import sys
 
 import typer
 
+from kafkascope.alerts_cli import alerts as alerts_command
 from kafkascope.clients_cli import clients as clients_command
 from kafkascope.config_cli import check_config
 from kafkascope.errors import KafkascopeError
 from kafkascope.jmx_cli import app as jmx_app
 from kafkascope.lag_cli import register as register_lag_commands
+from kafkascope.notify_cli import test_notify
 from kafkascope.sandbox.cli import app as sandbox_app
 from kafkascope.serve_cli import serve
 
@@ -26,6 +28,8 @@ app.command("check-config")(check_config)
 app.command("serve")(serve)
 app.add_typer(jmx_app, name="jmx")
 app.command("clients")(clients_command)
+app.command("alerts")(alerts_command)
+app.command("test-notify")(test_notify)
 register_lag_commands(app)
 
 

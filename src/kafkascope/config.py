@@ -727,6 +727,14 @@ class LagConfig(_Settings):
         ge=0,
         description="Records a partition may trail the log end and still count as caught up.",
     )
+    stop_grace: Duration = Field(
+        default=60.0,
+        ge=0,
+        description="A lagging partition is STOP only once its commits have been silent this "
+        "long (and longer than its window spans, Burrow's rule). Keeps a healthy group from "
+        "reading STOP between the first and second commit a fresh service sees; set it above "
+        "your consumers' commit interval (Kafka Streams: 30 s). 0: Burrow's behaviour.",
+    )
     expire_group_after: Duration = Field(
         default=7 * 86400.0,
         gt=0,
@@ -884,11 +892,16 @@ class CustomRule(_Settings):
 
     name: Name = Field(description="Unique alert name.", examples=['"orders-lag-high"'])
     metric: str = Field(
-        description="A catalog metric name (as on `/metrics`).",
+        description="A catalog metric name, as on `/metrics` (broker, controller, producer "
+        "and consumer metrics).",
         examples=['"kafka_consumer_records_lag_max"'],
     )
     labels: dict[str, str] = Field(
-        default_factory=dict, description="Label selector: every label must equal its value."
+        default_factory=dict,
+        description="Label selector: every label must equal its value. Samples carry their "
+        "`/metrics` labels (`cluster`, `target` and the catalog's own, e.g. `client_id`, "
+        "`topic`), plus `broker` (the node id) on broker metrics; the alert fires once per "
+        "distinct label set.",
     )
     comparator: Comparator = Field(description="One of > >= < <= == !=.", examples=['">"'])
     threshold: float = Field(description="Compared with the metric.", examples=["1000"])
@@ -903,6 +916,11 @@ class Route(_Settings):
     """Which alerts go to which receivers. Every matching route is used; an empty matcher
     matches everything. With no routes, every alert goes to every receiver."""
 
+    name: Name | None = Field(
+        default=None,
+        description="Optional route name, for `kafkascope test-notify --config FILE NAME`.",
+        examples=['"pager"'],
+    )
     severity: Annotated[list[Severity], BeforeValidator(_one_or_many)] = Field(
         default_factory=list, description="Severities that match; empty: any."
     )
@@ -1043,7 +1061,18 @@ class AlertsConfig(_Settings):
                     "name",
                 )
             names.add(receiver.name)
+        route_names: set[str] = set()
         for i, route in enumerate(self.routes):
+            if route.name is not None:
+                if route.name in route_names:
+                    raise _problem(
+                        f"duplicate route name '{route.name}'",
+                        "give every named [[alerts.routes]] its own name",
+                        "routes",
+                        i,
+                        "name",
+                    )
+                route_names.add(route.name)
             for name in route.receivers:
                 if name not in names:
                     defined = ", ".join(sorted(names)) or "none"

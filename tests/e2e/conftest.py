@@ -85,10 +85,14 @@ class ServiceProc:
         self.kill(signal.SIGTERM)
 
 
-def service_config(sandbox: SandboxState, data_dir: Path, extra: str = "") -> str:
-    """The sandbox's own kafkascope.toml with a private data dir and 2 s intervals."""
+def service_config(sandbox: SandboxState, data_dir: Path, port: int, extra: str = "") -> str:
+    """The sandbox's own kafkascope.toml with a private data dir, the service's own listen
+    address (so CLI commands given this file find it) and 2 s intervals."""
     text = (Path(sandbox.dir) / "kafkascope.toml").read_text()
-    text = text.replace(f'data_dir = "{Path(sandbox.dir) / "data"}"', f'data_dir = "{data_dir}"')
+    text = text.replace(
+        f'data_dir = "{Path(sandbox.dir) / "data"}"',
+        f'data_dir = "{data_dir}"\nlisten = "127.0.0.1:{port}"',
+    )
     assert f'data_dir = "{data_dir}"' in text, "the sandbox config changed shape"
     text = text.replace(
         'client_interval = "2s"',
@@ -104,8 +108,9 @@ def make_service(sandbox: SandboxState, tmp_path: Path) -> Iterator[Callable[...
     def make(extra: str = "", data_dir: Path | None = None) -> ServiceProc:
         d = data_dir or tmp_path / f"data{len(started)}"
         cfg = tmp_path / f"kafkascope{len(started)}.toml"
-        cfg.write_text(service_config(sandbox, d, extra))
-        svc = ServiceProc(cfg, procs.free_port(), tmp_path / f"serve{len(started)}.log")
+        port = procs.free_port()
+        cfg.write_text(service_config(sandbox, d, port, extra))
+        svc = ServiceProc(cfg, port, tmp_path / f"serve{len(started)}.log")
         svc.start()
         started.append(svc)
         return svc

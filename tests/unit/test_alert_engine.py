@@ -617,3 +617,35 @@ def test_property_restarts_change_nothing(
         return [(t, n.kind, n.id) for t, n in items]
 
     assert key(play(history, restart_every=every)) == key(play(history))
+
+
+def test_a_resolution_after_a_downgrade_reaches_the_critical_route() -> None:
+    """Told "critical" at t=0, calmed to warning at t=10, cleared at t=20: the pager that
+    took the critical page must hear it resolved, though the alert ends as a warning; a
+    warning-only episode's resolution does not page."""
+    from kafkascope.alerts.routing import Route, route
+
+    pager = [Route(["pager"], match_severity=Severity.CRITICAL)]
+    engine = AlertEngine(RULES)
+    sent = engine.step([F["b1!"]], T0)
+    assert [(n.kind, route(n, pager)) for n in sent] == [("firing", ["pager"])]
+    assert engine.step([F["b1"]], T0 + 10) == []  # a downgrade sends nothing by itself
+    (resolved,) = engine.step([], T0 + 20)
+    assert resolved.kind == "resolved" and resolved.alert.severity is Severity.WARNING
+    assert route(resolved, pager) == ["pager"]
+    engine.step([F["b2"]], T0 + 30)
+    (warn_resolved,) = engine.step([], T0 + 40)
+    assert route(warn_resolved, pager) == []
+
+
+def test_held_alerts_are_neither_cleared_nor_renotified() -> None:
+    """A restarted service evaluates before its monitors have reported: an alert whose
+    source is silent (``hold``) keeps firing without a word; only a real report without
+    the finding resolves it."""
+    engine = AlertEngine(RULES)
+    assert [n.kind for n in engine.step([F["b1"]], T0)] == ["firing"]
+    assert engine.step([], T0 + 2, hold=lambda a: True) == []
+    held = engine.get(F["b1"].fingerprint)
+    assert held is not None and held.state is AlertState.FIRING
+    assert [n.kind for n in engine.step([F["b1"]], T0 + 4)] == []  # same episode: no re-send
+    assert [n.kind for n in engine.step([], T0 + 6)] == ["resolved"]

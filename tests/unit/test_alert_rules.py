@@ -112,6 +112,7 @@ def findings_for(rule: str, view: object) -> list[Finding]:
 W, C = Severity.WARNING, Severity.CRITICAL
 URP, MIN_ISR = BrokerMetric.UNDER_REPLICATED, BrokerMetric.UNDER_MIN_ISR
 IDLE, P99 = BrokerMetric.REQUEST_HANDLER_IDLE, BrokerMetric.PRODUCE_P99_MS
+UPTIME = BrokerMetric.UPTIME_MS
 
 THRESHOLD_CASES = [
     # ---- offline partitions (> 0, critical)
@@ -313,6 +314,20 @@ THRESHOLD_CASES = [
         C,
         # Over 200 ms: critical (Datadog's monitor).
         id="p99-200.5-critical",
+    ),
+    pytest.param(
+        "produce_latency_p99",
+        BrokerView("prod", 2, True, True, metrics={P99: 915, UPTIME: 60_000}),
+        None,
+        # One minute after start: the decaying reservoir still holds the JIT warm-up.
+        id="p99-915-warming-up-quiet",
+    ),
+    pytest.param(
+        "produce_latency_p99",
+        BrokerView("prod", 2, True, True, metrics={P99: 915, UPTIME: 300_000}),
+        C,
+        # Five minutes up and still slow: the broker is slow, not warming up.
+        id="p99-915-warm-critical",
     ),
     # ---- unclean leader elections (increase > 0 within 600 s, critical)
     pytest.param(

@@ -851,11 +851,36 @@ def windows(draw: st.DrawFn) -> PartitionWindow:
     )
 
 
-@given(windows(), st.integers(0, 20_000), st.integers(0, 10))
-def test_hot_path_agrees_with_named_rules(w: PartitionWindow, dt: int, allowed: int) -> None:
+@given(windows(), st.integers(0, 20_000), st.integers(0, 10), st.sampled_from([0.0, 30.0, 60.0]))
+def test_hot_path_agrees_with_named_rules(
+    w: PartitionWindow, dt: int, allowed: int, grace: float
+) -> None:
     now = T + dt
-    fast = evaluate_partition(w, now, allowed_lag=allowed).status
-    assert fast is partition_status(w.committed, w.end_offsets, current_lag(w), now, allowed)
+    fast = evaluate_partition(w, now, allowed_lag=allowed, stop_grace=grace).status
+    slow = partition_status(w.committed, w.end_offsets, current_lag(w), now, allowed, grace)
+    assert fast is slow
+
+
+# A lone commit with lag, first seen at T (a fresh service), the log end far ahead.
+LONE = PartitionWindow("t", 0, (OffsetPoint(100, T, 50),), ((150, T), (160, T + 5)), 170)
+
+
+@pytest.mark.parametrize(
+    ("grace", "dt", "expected"),
+    [
+        # Burrow (grace 0): the window spans 0 s, so 5 s of silence is already STOP.
+        (0.0, 5, Status.STOP),
+        # 5 s after the first commit seen: a consumer committing every 5-30 s has simply not
+        # committed again yet. Not evidence of a stop.
+        (60.0, 5, Status.OK),
+        # Exactly the grace is not yet longer than it (strictly greater, as Burrow's rule).
+        (60.0, 60, Status.OK),
+        # Silent for longer than the grace while the log moved on: it stopped.
+        (60.0, 61, Status.STOP),
+    ],
+)
+def test_stop_grace_on_a_lone_commit(grace: float, dt: int, expected: Status) -> None:
+    assert evaluate_partition(LONE, T + dt, stop_grace=grace).status is expected
 
 
 @given(windows(), st.integers(0, 20_000), st.integers(0, 10))

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kafkascope.alerts.model import (
@@ -133,12 +133,18 @@ class AlertEngine:
     # ---------------------------------------------------------------- the step
 
     def step(
-        self, findings: Iterable[Finding], now: float, silences: Sequence[Silence] = ()
+        self,
+        findings: Iterable[Finding],
+        now: float,
+        silences: Sequence[Silence] = (),
+        hold: Callable[[Alert], bool] | None = None,
     ) -> list[Notification]:
         """Fold one evaluation's findings in at ``now``; return the notifications owed.
 
         ``findings`` is everything that holds now: an alert whose finding is absent is
-        treated as cleared. Silences that are not active at ``now`` are ignored.
+        treated as cleared, unless ``hold(alert)`` says its source has not reported (a
+        restarted service before its first poll): absence of data is not a recovery, so
+        such an alert keeps its state. Silences that are not active at ``now`` are ignored.
         """
         current = self._merge(findings)
         active = [s for s in silences if s.active(now)]
@@ -146,7 +152,9 @@ class AlertEngine:
         for fp, finding in current.items():
             updated[fp] = self._present(self._alerts.get(fp), finding, now)
         for fp, alert in self._alerts.items():
-            if fp not in current:
+            if fp not in current and hold is not None and hold(alert):
+                updated[fp] = alert
+            elif fp not in current:
                 cleared = self._absent(alert, now)
                 if cleared is not None:
                     updated[fp] = cleared
@@ -160,8 +168,11 @@ class AlertEngine:
                 alert = dataclasses.replace(alert, silenced_by=silenced_by)
             kind = self.needs_notify(alert, now)
             if kind is not None:
+                told = alert
                 alert = self._mark(alert, kind, now)
-                notifications.append(Notification(kind, alert, now))
+                # A resolution carries what the receivers were last told (notified_severity),
+                # so it is routed to whoever heard it fire, even after a downgrade.
+                notifications.append(Notification(kind, told if kind == "resolved" else alert, now))
             updated[fp] = alert
         self._alerts = updated
         notifications.sort(

@@ -26,8 +26,10 @@ A route matches when all its conditions hold; a condition left empty matches any
   pseudo-labels ``rule`` and ``severity`` (as for silences), so a route can pick rules:
   ``Matcher("rule", "consumer_.*", regex=True)``.
 
-A ``resolved`` notification is routed like the ``firing`` one before it, on the alert's
-severity, so whoever was told it fires is told it resolved.
+A ``resolved`` notification is routed on the worst of the alert's severity and the
+severity the receivers were last told (an alert announced critical that calmed to warning
+before it cleared still resolves on the critical route), so whoever was told it fires is
+told it resolved.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 
 from kafkascope.alerts.model import Matcher, Notification, Severity
 
-__all__ = ["Route", "route"]
+__all__ = ["Route", "route", "routing_severity"]
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -89,10 +91,11 @@ class Route:
     def matches(self, n: Notification) -> bool:
         a = n.alert
         wanted = self.match_severity
+        severity = routing_severity(n)
         if isinstance(wanted, Severity):
-            if a.severity.rank < wanted.rank:
+            if severity.rank < wanted.rank:
                 return False
-        elif wanted is not None and a.severity not in wanted:
+        elif wanted is not None and severity not in wanted:
             return False
         labels = dict(a.labels)
         if self.match_cluster and labels.get("cluster") not in self.match_cluster:
@@ -114,6 +117,15 @@ class Route:
         conditions.extend(str(m) for m in self.match_labels)
         when = " and ".join(conditions) or "always"
         return f"{when} → {', '.join(self.receivers)}"
+
+
+def routing_severity(n: Notification) -> Severity:
+    """The severity ``n`` is routed on (see the module doc for resolutions)."""
+    a = n.alert
+    told = a.notified_severity
+    if n.kind == "resolved" and told is not None and told.rank > a.severity.rank:
+        return told
+    return a.severity
 
 
 def route(n: Notification, routes: Sequence[Route], default: Iterable[str] = ()) -> list[str]:

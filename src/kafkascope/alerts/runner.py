@@ -12,15 +12,18 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from kafkascope.alerts.engine import AlertEngine
-from kafkascope.alerts.model import AlertState, Matcher, Notification, Severity, Silence
+from kafkascope.alerts.model import Alert, AlertState, Matcher, Notification, Severity, Silence
 from kafkascope.alerts.notifiers import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
 from kafkascope.alerts.outbox import Outbox
 from kafkascope.alerts.routing import Route, route
 from kafkascope.alerts.rules import (
     BUILTIN_RULES,
+    RULE_SOURCE,
+    USER_RULE_SOURCES,
     RuleSpec,
     UserRule,
     apply_overrides,
@@ -37,7 +40,7 @@ from kafkascope.config import (
     WebhookReceiver,
 )
 from kafkascope.model import Sample
-from kafkascope.monitor.live import LiveState
+from kafkascope.monitor.live import ClusterLive, LiveState
 from kafkascope.store.db import Database
 
 STATE_KEY = "alert_engine"
@@ -167,13 +170,29 @@ class AlertRunner:
                 clients=clients,
                 topics=topics,
             )
-            if cl.brokers is not None:
-                samples += [_with_cluster(s, name) for s in cl.brokers.samples]
+            samples += rule_samples(cl)
         for rule in self.user_rules:
             findings += evaluate_user_rule(rule, samples, now)
+        silent = {
+            (name, source)
+            for name, cl in live.clusters.items()
+            for source, report in (
+                ("brokers", cl.brokers),
+                ("lag", cl.lag),
+                ("clients", cl.clients),
+            )
+            if report is None
+        }
+
+        def hold(alert: Alert) -> bool:
+            """No report yet from the alert's source in its cluster: nothing is known."""
+            cluster = dict(alert.labels).get("cluster", "")
+            sources = (RULE_SOURCE[alert.rule],) if alert.rule in RULE_SOURCE else USER_RULE_SOURCES
+            return any((cluster, source) in silent for source in sources)
+
         with self._lock:
             active = [s for s in self.silences.values() if s.active(now)]
-            notes = self.engine.step(findings, now, active)
+            notes = self.engine.step(findings, now, active, hold if silent else None)
             state = json.dumps(self.engine.export_state())
             receivers = list(self.notifiers)
             items = [(n, route(n, self.routes, default=receivers)) for n in notes]
@@ -277,9 +296,25 @@ class AlertRunner:
         return alert_families(counts)
 
 
-def _with_cluster(s: Sample, cluster: str) -> Sample:
-    if s.label("cluster"):
-        return s
-    from dataclasses import replace
+def rule_samples(cl: ClusterLive) -> list[Sample]:
+    """Every catalog sample of one cluster for user rules, labelled as on ``/metrics``
+    (``cluster``, ``target``) plus ``broker`` (the node id) on a broker's samples, so a
+    rule fires once per broker or client, not once for all of them."""
+    out: list[Sample] = []
+    if cl.brokers is not None:
+        node = {row.jmx.target: str(row.id) for row in cl.brokers.brokers if row.jmx.target}
+        for s in cl.brokers.samples:
+            extra = {"cluster": cl.name, "target": s.target}
+            if s.target in node:
+                extra["broker"] = node[s.target]
+            out.append(_labelled(s, extra))
+    if cl.clients is not None:
+        out += [_labelled(s, {"cluster": cl.name, "target": s.target}) for s in cl.clients.samples]
+    return out
 
-    return replace(s, labels=tuple(sorted((*s.labels, ("cluster", cluster)))))
+
+def _labelled(s: Sample, extra: Mapping[str, str]) -> Sample:
+    """``s`` with ``extra`` labels it does not already have."""
+    have = {k for k, _ in s.labels}
+    add = [(k, v) for k, v in extra.items() if k not in have and v]
+    return replace(s, labels=tuple(sorted((*s.labels, *add)))) if add else s

@@ -30,6 +30,7 @@ BROKER_KEYS = (
     BrokerMetric.UNDER_REPLICATED,
     BrokerMetric.UNDER_MIN_ISR,
     BrokerMetric.REQUEST_HANDLER_IDLE,
+    BrokerMetric.UPTIME_MS,
 )
 CONTROLLER_KEYS = (ControllerMetric.ACTIVE_CONTROLLER_COUNT, ControllerMetric.OFFLINE_PARTITIONS)
 
@@ -131,6 +132,10 @@ def build_views(
     clients: list[ClientView] = []
     topics: list[TopicView] = []
     if live.clients is not None:
+        for s in live.clients.samples:
+            cid = s.label("client_id")
+            if s.name == ClientCounter.RECORD_ERRORS and cid is not None:
+                counters.add((c, f"{s.target}/{cid}", s.name), s.timestamp, s.value)
         for r in live.clients.clients:
             role = r.kind if r.kind in ("consumer", "producer") else "consumer"
             key = (c, f"{r.target}/{r.client_id}", ClientCounter.RECORD_ERRORS)

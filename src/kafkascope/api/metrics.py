@@ -170,6 +170,9 @@ class _LiveCollector(Collector):
         samples = [
             (cl.name, s) for cl in clusters if cl.brokers is not None for s in cl.brokers.samples
         ]
+        samples += [
+            (cl.name, s) for cl in clusters if cl.clients is not None for s in cl.clients.samples
+        ]
         yield from _families(samples)
         for cl in clusters:
             yield from _verdicts(cl)

@@ -13,8 +13,8 @@ in this order:
    equal, else **WARN** if the lag never went down from one commit to the next;
 3. otherwise **OK**.
 
-So a lone commit with lag is STOP as soon as any time passes, unless the end window shows
-the consumer was level with the log end (Burrow #303).
+So in Burrow a lone commit with lag is STOP as soon as any time passes, unless the end
+window shows the consumer was level with the log end (Burrow #303).
 
 A group is its worst partition, with STOP, STALL and REWIND reported as ERR at group level.
 
@@ -25,6 +25,11 @@ Beyond Burrow, by construction:
   (lag-at-commit feeds only the window rules, as in Burrow);
 * a consumer that is caught up now (current lag within ``allowed_lag``) is OK whatever its
   commit history says, so an idle topic with a caught-up, quiet consumer is never STOP;
+* STOP also needs the silence to last ``stop_grace`` seconds (the service's default: 60 s):
+  a window of one commit, or of two a second apart, spans almost no time, and Burrow's
+  rule alone calls a healthy consumer STOP between its first and second commit seen (every
+  group, at every service start). A consumer that really stopped is STOP ``stop_grace``
+  after its last commit was first seen; 0 gives Burrow's behaviour;
 * STALL and WARN need at least two commits: Burrow calls a lone commit that is not STOP
   "stalled" (its one offset equals itself), which is an artefact, not evidence;
 * ``allowed_lag`` (default 0, Burrow's behaviour) lets a partition run a few records behind
@@ -162,16 +167,18 @@ class GroupVerdict:
 # --------------------------------------------------------------------------------------
 
 
-def commits_stopped(committed: Sequence[OffsetPoint], now: float) -> bool:
-    """Burrow rule 3: the time since the last commit exceeds the time the window spans.
+def commits_stopped(committed: Sequence[OffsetPoint], now: float, stop_grace: float = 0.0) -> bool:
+    """Burrow rule 3: the time since the last commit exceeds the time the window spans
+    (and, beyond Burrow, ``stop_grace``).
 
     Strictly greater: a silence exactly as long as the window is not yet a stop. With a
-    single commit the window spans 0 s, so any silence at all counts.
+    single commit the window spans 0 s, so any silence longer than ``stop_grace`` counts.
     """
     if not committed:
         return False
     last_ts = committed[-1].timestamp
-    return (now - last_ts) > (last_ts - committed[0].timestamp)
+    silence = now - last_ts
+    return silence > (last_ts - committed[0].timestamp) and silence > stop_grace
 
 
 def recently_caught_up(
@@ -195,9 +202,10 @@ def is_stopped(
     end_offsets: Sequence[EndOffset],
     now: float,
     allowed_lag: int = 0,
+    stop_grace: float = 0.0,
 ) -> bool:
     """STOP: commits have stopped, and the consumer was not caught up recently."""
-    return commits_stopped(committed, now) and not recently_caught_up(
+    return commits_stopped(committed, now, stop_grace) and not recently_caught_up(
         committed, end_offsets, allowed_lag
     )
 
@@ -247,15 +255,17 @@ def partition_status(
     current_lag: int,
     now: float,
     allowed_lag: int = 0,
+    stop_grace: float = 0.0,
 ) -> Status:
-    """Burrow's ``calculatePartitionStatus``, with ``allowed_lag`` in place of "zero".
+    """Burrow's ``calculatePartitionStatus``, with ``allowed_lag`` in place of "zero" and
+    ``stop_grace`` as the shortest silence that is a STOP.
 
     Caught up now → OK before anything else; then STOP; then, only if no commit in the
     window was caught up, REWIND, STALL, WARN; otherwise OK.
     """
     if current_lag <= allowed_lag or not committed:
         return _OK
-    if is_stopped(committed, end_offsets, now, allowed_lag):
+    if is_stopped(committed, end_offsets, now, allowed_lag, stop_grace):
         return _STOP
     if lag_always_above(committed, allowed_lag):
         if is_rewind(committed):
@@ -304,6 +314,7 @@ def _fused_status(
     end_offsets: tuple[EndOffset, ...],
     now: float,
     allowed_lag: int,
+    stop_grace: float,
 ) -> Status:
     """:func:`partition_status` for a lagging, non-empty window, in one pass over the window.
 
@@ -314,7 +325,8 @@ def _fused_status(
     first = committed[0]
     last = committed[-1]
     last_ts = last.timestamp
-    if now - last_ts > last_ts - first.timestamp:
+    silence = now - last_ts
+    if silence > last_ts - first.timestamp and silence > stop_grace:
         limit = last.offset + allowed_lag
         for end, _ in end_offsets:
             if end <= limit:
@@ -386,6 +398,7 @@ def _evaluate_windows(
     allowed_lag: int,
     minimum_complete: float,
     overrides: Mapping[tuple[str, int], float | None] | None,
+    stop_grace: float = 0.0,
 ) -> tuple[list[PartitionVerdict], Status, int, int, PartitionVerdict | None, float | None]:
     """The one hot loop: judge each window and fold the group figures in as it goes.
 
@@ -430,7 +443,7 @@ def _evaluate_windows(
             if lag <= allowed_lag or fill < minimum_complete:
                 status = _OK
             else:
-                status = _fused_status(committed, w.end_offsets, now, allowed_lag)
+                status = _fused_status(committed, w.end_offsets, now, allowed_lag, stop_grace)
                 if status > worst:
                     worst = _ERR if status > _ERR else status
             if estimate:
@@ -474,6 +487,7 @@ def evaluate_partition(
     allowed_lag: int = 0,
     minimum_complete: float = 0.0,
     lag_seconds: float | None = None,
+    stop_grace: float = 0.0,
 ) -> PartitionVerdict:
     """Judge one partition at ``now``.
 
@@ -483,7 +497,9 @@ def evaluate_partition(
     None it is estimated from the window's own end-offset polls.
     """
     overrides = None if lag_seconds is None else {(window.topic, window.partition): lag_seconds}
-    return _evaluate_windows((window,), now, allowed_lag, minimum_complete, overrides)[0][0]
+    return _evaluate_windows((window,), now, allowed_lag, minimum_complete, overrides, stop_grace)[
+        0
+    ][0]
 
 
 def evaluate_group(
@@ -494,6 +510,7 @@ def evaluate_group(
     allowed_lag: int = 0,
     minimum_complete: float = 0.0,
     lag_seconds: Mapping[tuple[str, int], float | None] | None = None,
+    stop_grace: float = 0.0,
 ) -> GroupVerdict:
     """Judge a group from its partitions' windows (``None`` means the group is unknown).
 
@@ -504,7 +521,7 @@ def evaluate_group(
     if not windows:
         return GroupVerdict(group, _NOTFOUND, 1.0 if windows is None else 0.0, 0, 0, None, None, ())
     verdicts, worst, total, full, max_lag, worst_seconds = _evaluate_windows(
-        windows, now, allowed_lag, minimum_complete, lag_seconds
+        windows, now, allowed_lag, minimum_complete, lag_seconds, stop_grace
     )
     count = len(verdicts)
     return GroupVerdict(

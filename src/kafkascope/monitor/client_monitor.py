@@ -200,6 +200,9 @@ class ClientReport:
     groups: dict[str, GroupHealth]
     silent_topics: dict[str, str]
     errors: list[str] = field(default_factory=list)
+    #: This poll's catalog samples from every client JVM that answered (for /metrics,
+    #: counter rules such as producer errors, and user rules).
+    samples: tuple[Sample, ...] = ()
 
     def rows(
         self,
@@ -430,7 +433,8 @@ class ClientMonitor:
         silent = self._silent_topics(state, now)
         self._prev_ends = dict(state.ends) or self._prev_ends
         rows.sort(key=lambda r: (r.kind, r.group or "", r.client_id, r.target or ""))
-        return ClientReport(self.cluster, now, rows, groups, silent, errors)
+        samples = tuple(s for r in results if r.ok for s in r.samples)
+        return ClientReport(self.cluster, now, rows, groups, silent, errors, samples)
 
     def close(self) -> None:
         """Stop the offset-reading thread; the collector and admin belong to the caller."""

@@ -640,6 +640,7 @@ class LagMonitor:
                 allowed_lag=cfg.allowed_lag,
                 minimum_complete=cfg.minimum_complete,
                 lag_seconds=seconds,
+                stop_grace=cfg.stop_grace,
             )
             d = self._descs.get(group)
             members = d.members if d is not None else ()

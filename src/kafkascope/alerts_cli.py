@@ -1,0 +1,216 @@
+"""``kafkascope alerts``: the alerts the service tracks, as a table or JSON.
+
+The service is the authority on alert state, so the command asks it first: at ``--url``,
+or else at the ``[service] listen`` address of ``--config``. When nothing answers there
+(the service is stopped, or runs elsewhere), it reads the state the service last stored in
+its SQLite file under ``data_dir`` (written in the same transaction as every evaluation)
+and says on stderr how old that state is, so a stopped service is never mistaken for a
+quiet cluster.
+
+Exit status: 0 with a listing (even an empty one); 2 when neither the service nor its
+store can be read (printed as one line by the ``kafkascope`` entry point).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from kafkascope.alerts.model import AlertState
+from kafkascope.alerts.runner import STATE_KEY
+from kafkascope.config import Config, load_config, split_host_port
+from kafkascope.errors import ConfigError, KafkascopeError
+from kafkascope.lag_cli import format_seconds, render_table
+
+__all__ = ["AlertListing", "alerts", "from_service", "from_store", "render_alerts"]
+
+#: Stored state older than this is called out as stale (the service evaluates every ~10 s).
+STALE_AFTER = 60.0
+_STATES = ("pending", "firing", "resolved")
+
+
+@dataclass(frozen=True)
+class AlertListing:
+    """Alerts (the API's dicts) and where they were read."""
+
+    alerts: list[dict[str, Any]]
+    source: str
+    as_of: float
+
+
+def from_service(url: str, token: str | None, state: str | None) -> AlertListing:
+    """GET /api/v1/alerts from a running service; ``httpx.TransportError`` when it does not
+    answer at all, :class:`KafkascopeError` when it answers with an error."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    params = {"state": state} if state else {}
+    r = httpx.get(f"{url.rstrip('/')}/api/v1/alerts", params=params, headers=headers, timeout=10)
+    if r.status_code in (401, 403):
+        raise KafkascopeError(
+            f"the service at {url} refused the request ({r.status_code}: "
+            f"{_detail(r)}). Fix: pass a read or admin token with --token, or put one in "
+            "[service] read_tokens of the config"
+        )
+    if r.status_code != 200:
+        raise KafkascopeError(f"the service at {url} answered {r.status_code}: {_detail(r)}")
+    return AlertListing(r.json()["alerts"], f"service {url}", time.time())
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("detail", r.text))[:200]
+    except ValueError:
+        return r.text[:200]
+
+
+def from_store(data_dir: Path, state: str | None) -> AlertListing:
+    """The alert state the service last committed to ``data_dir/kafkascope.db``, read-only
+    (a reader never blocks the service's writer: the store runs in WAL mode)."""
+    path = data_dir / "kafkascope.db"
+    if not path.exists():
+        raise KafkascopeError(
+            f"no kafkascope store at {path}, and no service answered. Fix: start "
+            "'kafkascope serve --config FILE', or point --url at a running service"
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            row = conn.execute(
+                "SELECT value, updated_at FROM service_state WHERE key = ?", (STATE_KEY,)
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise KafkascopeError(f"cannot read the kafkascope store {path}: {e}") from e
+    if row is None:
+        return AlertListing([], f"store {path} (no alert evaluation stored yet)", time.time())
+    wanted = AlertState[state.upper()] if state else None
+    alerts = []
+    for a in json.loads(row[0]).get("alerts", []):
+        a_state = AlertState(a["state"])
+        if a_state is AlertState.INACTIVE or (wanted is not None and a_state is not wanted):
+            continue
+        alerts.append(a | {"id": a["fingerprint"]})
+    return AlertListing(alerts, f"store {path}", float(row[1]))
+
+
+_ORDER = {"firing": 0, "pending": 1, "resolved": 2}
+_SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+
+
+def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
+    """One row per alert, firing first, worst first; SINCE is the age of the current
+    state."""
+    if not alerts:
+        return "no alerts"
+    rows = []
+    for a in sorted(
+        alerts,
+        key=lambda a: (_ORDER.get(a["state"], 3), _SEVERITY.get(a["severity"], 3), a["rule"]),
+    ):
+        labels = dict(a.get("labels", {}))
+        cluster = labels.pop("cluster", "-")
+        since = {
+            "firing": a.get("fired_at"),
+            "pending": a.get("active_since"),
+            "resolved": a.get("resolved_at"),
+        }.get(a["state"])
+        notes = []
+        if a.get("silenced_by"):
+            notes.append("silenced")
+        if a.get("acked_by"):
+            notes.append(f"acked by {a['acked_by']}")
+        if a.get("flapping"):
+            notes.append("flapping")
+        rows.append(
+            [
+                a["id"],
+                a["state"].upper(),
+                a["severity"],
+                a["rule"],
+                cluster,
+                ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-",
+                format_seconds(now - since) if since is not None else "-",
+                "; ".join(notes) or "-",
+                a.get("summary", ""),
+            ]
+        )
+    return render_table(
+        ["ID", "STATE", "SEVERITY", "RULE", "CLUSTER", "SUBJECT", "SINCE", "NOTE", "SUMMARY"],
+        rows,
+    )
+
+
+def _listen_url(cfg: Config | None) -> str:
+    """The URL of the service configured in ``cfg`` (a wildcard listen means loopback)."""
+    assert cfg is not None
+    host, port = split_host_port(cfg.service.listen)
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _token(cfg: Config | None) -> str | None:
+    if cfg is None:
+        return None
+    for t in (*cfg.service.read_tokens, *cfg.service.admin_tokens):
+        return t.reveal()
+    return None
+
+
+def alerts(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="The kafkascope.toml the service runs.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="A running service's base URL (default: the config's listen)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="API token (default: the config's first).")
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only alerts in this state: " + "|".join(_STATES))
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List pending, firing and recently resolved alerts, from the service or its store."""
+    if state is not None and state not in _STATES:
+        raise ConfigError(f"--state '{state}' is not one of {', '.join(_STATES)}")
+    if config is None and url is None:
+        raise ConfigError("give --config FILE (the service's config) or --url URL")
+    cfg = load_config(config) if config is not None else None
+    base = url if url is not None else _listen_url(cfg)
+    listing: AlertListing
+    try:
+        listing = from_service(base, token or _token(cfg), state)
+    except httpx.TransportError as e:
+        if cfg is None:
+            raise KafkascopeError(
+                f"no service answers at {base} ({e.__class__.__name__}: {e}). Fix: check the "
+                "URL, or pass --config FILE to read the service's store instead"
+            ) from e
+        listing = from_store(cfg.service.data_dir, state)
+        age = time.time() - listing.as_of
+        stale = " — STALE: is 'kafkascope serve' running?" if age > STALE_AFTER else ""
+        print(
+            f"kafkascope: no service answers at {base}; showing the alert state stored "
+            f"{format_seconds(age)} ago in {cfg.service.data_dir}{stale}",
+            file=sys.stderr,
+        )
+    if as_json:
+        print(
+            json.dumps(
+                {"source": listing.source, "as_of": listing.as_of, "alerts": listing.alerts},
+                indent=2,
+            )
+        )
+    else:
+        print(render_alerts(listing.alerts, time.time()))
