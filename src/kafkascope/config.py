@@ -900,8 +900,8 @@ class CustomRule(_Settings):
         default_factory=dict,
         description="Label selector: every label must equal its value. Samples carry their "
         "`/metrics` labels (`cluster`, `target` and the catalog's own, e.g. `client_id`, "
-        "`topic`), plus `broker` (the node id) on broker metrics; the alert fires once per "
-        "distinct label set.",
+        "`topic`), plus `broker` (the node id) on broker metrics and `group` on a group "
+        "member's consumer metrics; the alert fires once per distinct label set.",
     )
     comparator: Comparator = Field(description="One of > >= < <= == !=.", examples=['">"'])
     threshold: float = Field(description="Compared with the metric.", examples=["1000"])
@@ -1808,9 +1808,23 @@ def render_reference() -> str:
     """The Markdown reference of every table and key: type, default, environment variable
     and description, generated from the models."""
     parts = [_REFERENCE_INTRO, "## Built-in alert rules\n"]
-    parts.append("Names accepted by `[alerts.rules.NAME]`:\n")
-    parts.append("| rule | fires on |\n|---|---|")
-    parts += [f"| `{name}` | {_cell(text)} |" for name, text in BUILTIN_RULES.items()]
+    parts.append(
+        "Names accepted by `[alerts.rules.NAME]`, with their defaults (`for` and `window` in "
+        "seconds; `-` where the rule has no such setting):\n"
+    )
+    parts.append(
+        "| rule | severity | for | threshold | critical_threshold | window | fires on |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:g}"
+
+    parts += [
+        f"| `{r.name}` | {r.severity.value} | {num(r.for_seconds)} | {num(r.threshold)} | "
+        f"{num(r.critical_threshold)} | {num(r.window_seconds)} | {_cell(r.description)} |"
+        for r in _BUILTIN_RULE_SPECS
+    ]
     parts.append("")
     for heading, env, model, tag in _sections(Config, "", ENV_PREFIX):
         title = heading or "Top level"

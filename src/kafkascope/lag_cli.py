@@ -181,9 +181,12 @@ class SampledSource:
         with KafkaAdmin(
             self.target.bootstrap, self.target.properties, self.timeout, clock=self._clock
         ) as admin:
-            monitor = LagMonitor(
-                self.target.name, admin, self.target.lag, None, self._clock, groups=groups
-            )
+            # A sample shorter than stop_grace could never call a dead consumer STOP: the
+            # sample itself is the evidence, so half of it is the grace (a consumer silent for
+            # the second half of the sample while its log moved on has stopped).
+            grace = min(self.target.lag.stop_grace, self.sample / 2)
+            lag = self.target.lag.model_copy(update={"stop_grace": grace})
+            monitor = LagMonitor(self.target.name, admin, lag, None, self._clock, groups=groups)
             start = time.monotonic()
             report = monitor.poll(exact=polls == 1)
             if groups is not None and not any(g in report.groups for g in groups):

@@ -184,8 +184,16 @@ def test_a_killed_consumer_notifies_its_client_and_group_alerts(
     start_client("producer", topic, rate=20)
     consumer = start_client("consumer", topic, group=group, client_id=client_id)
     hook = start_http()
-    # Short lag windows (3 commits) so the group's verdict moves within a minute or two.
-    svc = make_service(extra=receivers_toml(hook.url) + "\n[clusters.lag]\nintervals = 3\n")
+    # Short lag windows (3 commits) so the group's verdict moves within a minute or two; a
+    # user rule on the consumer's own JMX metric, selected by its group.
+    assigned = (
+        '\n[[alerts.custom_rules]]\nname = "group_consumer_assigned"\n'
+        f'metric = "kafka_consumer_assigned_partitions"\nlabels = {{ group = "{group}" }}\n'
+        'comparator = ">"\nthreshold = 0\n'
+    )
+    svc = make_service(
+        extra=receivers_toml(hook.url) + "\n[clusters.lag]\nintervals = 3\n" + assigned
+    )
 
     def committed_ok() -> bool:
         g = groups(svc).get(group)
@@ -198,6 +206,12 @@ def test_a_killed_consumer_notifies_its_client_and_group_alerts(
 
     wait_until(committed_ok, 90, "the new group OK with commits on every partition")
     assert sent(hook, "client_dead", client_id=client_id) == []
+    (mine,) = wait_until(
+        lambda: sent(hook, "group_consumer_assigned"), 30, "the user rule on the consumer"
+    )
+    assert mine["alert"]["labels"]["client_id"] == client_id  # this group's consumer only
+    metrics = httpx.get(f"{svc.url}/metrics", timeout=10).text
+    assert f'client_id="{client_id}"' in metrics and "kafka_consumer_assigned_partitions" in metrics
     cluster.client_signal(Path(sandbox.dir), consumer.name, "KILL")
     wait_until(
         lambda: sent(hook, "client_dead", client_id=client_id, group=group),
@@ -213,6 +227,9 @@ def test_a_killed_consumer_notifies_its_client_and_group_alerts(
         ]
 
     (alert,) = wait_until(group_alert, 240, "a consumer-group alert for the abandoned group")
+    # Its JMX is gone with it: the user rule on its metric resolved (the clients report is
+    # there, just without this consumer).
+    assert sent(hook, "group_consumer_assigned", "resolved")
     assert alert["alert"]["labels"]["cluster"] == "sandbox"
     # The live consumers of the demo are not swept up with it.
     assert sent(hook, "client_dead", group="orders-processor") == []

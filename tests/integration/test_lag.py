@@ -156,10 +156,10 @@ def watch(sandbox: SandboxState) -> Iterator[Callable[..., Watch]]:
 
 
 def warmed_up(g: GroupReport) -> bool:
-    """Every partition has a commit, and every partition that is behind has two: past
-    Burrow's single-commit cold start (a lagging partition's first observation reads as
-    STOP until its next commit is seen). Partitions the producer does not write to never
-    get a second commit, and need none: they are caught up."""
+    """Every partition has a commit, and every partition that is behind has two: a window
+    with some history (with ``stop_grace`` 0, Burrow's single-commit cold start would read a
+    lagging partition as STOP until its next commit is seen). Partitions the producer does
+    not write to never get a second commit, and need none: they are caught up."""
     parts = g.verdict.partitions
     return bool(parts) and all(
         p.start is not None
@@ -370,8 +370,9 @@ def test_killed_consumer_is_stop(
 
     signal(sandbox, consumer, "KILL")
     killed_at = time.time()
-    # The window spans at most 10 commits 5 s apart; here it holds a few, so well under 60 s.
-    g = w.wait_status(group, [Status.ERR], 60)
+    # STOP once the silence exceeds both the window's span (at most 10 commits 5 s apart)
+    # and stop_grace (60 s): a minute after the last commit, plus a few polls.
+    g = w.wait_status(group, [Status.ERR], LAG.stop_grace + 30)
     took = time.time() - killed_at
     [p] = g.verdict.partitions
     assert p.status is Status.STOP, p
@@ -399,7 +400,9 @@ def test_paused_consumer_is_not_ok_then_recovers(
     group = f"paused-{protocol}-{token()}"
     start_client("producer", topic, rate=20)
     consumer = start_client("consumer", topic, group=group, protocol=protocol)
-    w = watch([group])
+    # A stop_grace well inside the session timeout, so the frozen consumer reads STOP while
+    # it is still a member (the default 60 s would outlast its membership).
+    w = watch([group], LagConfig(intervals=10, stop_grace=10))
     ok = w.wait_for(
         group, lambda g: warmed_up(g) and g.status is Status.OK, 90, "OK past the cold start"
     )

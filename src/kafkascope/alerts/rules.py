@@ -172,8 +172,8 @@ BUILTIN_RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
         PRODUCE_LATENCY_P99, _W, 60, 100,
         "Produce TotalTimeMs 99th percentile > threshold ms (warning) or > "
-        "critical_threshold ms (critical); not judged in a broker's first 5 minutes (see "
-        "LATENCY_WARMUP_SECONDS)",
+        "critical_threshold ms (critical); not judged in a broker's first 5 minutes (its JIT "
+        "warm-up lifts Kafka's decaying-reservoir percentiles for minutes)",
         critical_threshold=200,
     ),
     RuleSpec(

@@ -298,8 +298,9 @@ class AlertRunner:
 
 def rule_samples(cl: ClusterLive) -> list[Sample]:
     """Every catalog sample of one cluster for user rules, labelled as on ``/metrics``
-    (``cluster``, ``target``) plus ``broker`` (the node id) on a broker's samples, so a
-    rule fires once per broker or client, not once for all of them."""
+    (``cluster``, ``target``) plus ``broker`` (the node id) on a broker's samples and
+    ``group`` on a consumer's (from its membership), so a rule fires once per broker or
+    client, not once for all of them, and can select a group's consumers."""
     out: list[Sample] = []
     if cl.brokers is not None:
         node = {row.jmx.target: str(row.id) for row in cl.brokers.brokers if row.jmx.target}
@@ -309,7 +310,13 @@ def rule_samples(cl: ClusterLive) -> list[Sample]:
                 extra["broker"] = node[s.target]
             out.append(_labelled(s, extra))
     if cl.clients is not None:
-        out += [_labelled(s, {"cluster": cl.name, "target": s.target}) for s in cl.clients.samples]
+        group = {(r.target, r.client_id): r.group for r in cl.clients.clients if r.group}
+        for s in cl.clients.samples:
+            extra = {"cluster": cl.name, "target": s.target}
+            g = group.get((s.target, s.label("client_id") or ""))
+            if g:
+                extra["group"] = g
+            out.append(_labelled(s, extra))
     return out
 
 
