@@ -1,7 +1,10 @@
-"""Test-only helpers: waiting for a condition with a deadline (never sleeping blindly)."""
+"""Test-only helpers: waiting for a condition with a deadline (never sleeping blindly), and
+running the ``kafkascope`` command as a real process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,3 +32,14 @@ def wait_until(
                 f"timed out after {timeout:g} s waiting for {what}; last: {last!r}"
             )
         time.sleep(interval)
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``kafkascope ARGS...`` in a child process, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "kafkascope.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,7 +29,7 @@ from tests.e2e.conftest import ServiceProc
 from tests.e2e.test_service import deadline_in, groups
 from tests.integration.test_jmx import restore_preferred_leaders
 from tests.receivers import HttpReceiver, SmtpServer
-from tests.support import wait_until
+from tests.support import run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -79,16 +77,6 @@ def alerts_of(svc: ServiceProc, rule: str) -> list[dict[str, Any]]:
 
 def alert_runs(svc: ServiceProc) -> int:
     return int(svc.get("/api/v1/health")["jobs"]["alerts"]["runs"])
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.first

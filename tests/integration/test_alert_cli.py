@@ -4,24 +4,12 @@ connects to a cluster, and these ``alerts`` cases are the ones with nothing to r
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from kafkascope.sandbox.procs import free_port
 from tests.receivers import HttpReceiver, SmtpServer
-from tests.support import wait_until
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.support import run_cli, wait_until
 
 
 def write_config(tmp_path: Path, hook: str, broken: str, gone: str, smtp_port: int) -> Path:
@@ -83,7 +71,7 @@ def test_test_notify_reports_what_each_receiver_of_a_route_answered(
     smtp = start_smtp()
     cfg = write_config(tmp_path, hook.url, broken.url, gone.url, smtp.port)
 
-    ok = cli("test-notify", "--config", str(cfg), "pager", "--severity", "critical")
+    ok = run_cli("test-notify", "--config", str(cfg), "pager", "--severity", "critical")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "hook: delivered; the receiver answered: HTTP 200" in ok.stdout
     assert "mail: delivered; the receiver answered: 250" in ok.stdout
@@ -95,17 +83,17 @@ def test_test_notify_reports_what_each_receiver_of_a_route_answered(
     assert "test_notification" in msg["Subject"] and "cluster prod" in msg["Subject"]
     assert broken.bodies() == [] and gone.bodies() == []  # not on the route
 
-    bad = cli("test-notify", "--config", str(cfg), "all-bad")
+    bad = run_cli("test-notify", "--config", str(cfg), "all-bad")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "broken: FAILED (retryable: the service would keep trying)" in bad.stdout
     assert "503" in bad.stdout
     assert "gone: FAILED (permanent: fix the receiver or its config)" in bad.stdout
     assert "404" in bad.stdout
 
-    one = cli("test-notify", "--config", str(cfg), "hook")  # a receiver's name alone
+    one = run_cli("test-notify", "--config", str(cfg), "hook")  # a receiver's name alone
     assert one.returncode == 0 and len(hook.bodies()) == 2 and len(smtp.inbox.messages) == 1
 
-    unknown = cli("test-notify", "--config", str(cfg), "pagr")
+    unknown = run_cli("test-notify", "--config", str(cfg), "pagr")
     assert unknown.returncode == 2
     assert "'pagr' names no route and no receiver" in unknown.stderr
     assert "pager, all-bad" in unknown.stderr and "Traceback" not in unknown.stderr
@@ -113,14 +101,14 @@ def test_test_notify_reports_what_each_receiver_of_a_route_answered(
 
 def test_alerts_says_clearly_when_there_is_nothing_to_read(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, *["http://127.0.0.1:9/x"] * 3, smtp_port=25)
-    no_store = cli("alerts", "--config", str(cfg))
+    no_store = run_cli("alerts", "--config", str(cfg))
     assert no_store.returncode == 2
     assert "no kafkascope store at" in no_store.stderr and "kafkascope serve" in no_store.stderr
 
     port = free_port()
-    no_service = cli("alerts", "--url", f"http://127.0.0.1:{port}")
+    no_service = run_cli("alerts", "--url", f"http://127.0.0.1:{port}")
     assert no_service.returncode == 2
     assert f"no service answers at http://127.0.0.1:{port}" in no_service.stderr
 
-    bad_state = cli("alerts", "--config", str(cfg), "--state", "burning")
+    bad_state = run_cli("alerts", "--config", str(cfg), "--state", "burning")
     assert bad_state.returncode == 2 and "pending, firing, resolved" in bad_state.stderr

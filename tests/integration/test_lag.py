@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -42,7 +41,7 @@ from kafkascope.sandbox.state import Proc, SandboxState
 from kafkascope.sources.kafka_admin import GroupState, GroupType, KafkaAdmin
 from kafkascope.store.db import Database
 from tests.conftest import ClientFactory
-from tests.support import wait_until
+from tests.support import run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -576,21 +575,11 @@ def test_restart_resumes_the_windows(
 # ---------------------------------------------------------------------------------------
 
 
-def kafkascope(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 SAMPLE = ("--sample", "3", "--interval", "1")
 
 
 def test_cli_groups(sandbox: SandboxState) -> None:
-    done = kafkascope("groups", "--bootstrap", sandbox.bootstrap, *SAMPLE, "--json")
+    done = run_cli("groups", "--bootstrap", sandbox.bootstrap, *SAMPLE, "--json")
     assert done.returncode == 0, done.stderr
     assert "sampling" in done.stderr and "3 s" in done.stderr
     groups = {g["group"]: g for g in json.loads(done.stdout)["groups"]}
@@ -601,7 +590,7 @@ def test_cli_groups(sandbox: SandboxState) -> None:
     assert auditor["total_lag"] >= 0 and auditor["lag_seconds"] is not None
     assert groups["audit-reader"]["status"] == "OK" and groups["audit-reader"]["total_lag"] == 0
 
-    text = kafkascope("groups", "--bootstrap", sandbox.bootstrap, "--sample", "0")
+    text = run_cli("groups", "--bootstrap", sandbox.bootstrap, "--sample", "0")
     assert text.returncode == 0, text.stderr
     header, *rows = text.stdout.splitlines()
     assert header.split() == [
@@ -626,7 +615,7 @@ def test_cli_lag_of_a_group(sandbox: SandboxState, tmp_path: Path) -> None:
         f'[[clusters]]\nname = "sandbox"\nbootstrap = "{sandbox.bootstrap}"\n'
         '[clusters.client_properties]\n"client.rack" = "r1"\n'
     )
-    done = kafkascope("lag", "payments-auditor", "--config", str(config), *SAMPLE, "--json")
+    done = run_cli("lag", "payments-auditor", "--config", str(config), *SAMPLE, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["cluster"] == "sandbox" and report["group"] == "payments-auditor"
@@ -638,7 +627,7 @@ def test_cli_lag_of_a_group(sandbox: SandboxState, tmp_path: Path) -> None:
         assert p["lag_seconds"] is not None and p["lag_seconds"] >= 0
     assert [m["client_id"] for m in report["members"]] == ["payments-auditor-1"]
 
-    text = kafkascope(
+    text = run_cli(
         "lag", "audit-reader", "--config", str(config), "--cluster", "sandbox", "--sample", "0"
     )
     assert text.returncode == 0, text.stderr
@@ -652,7 +641,7 @@ def test_cli_lag_of_a_group(sandbox: SandboxState, tmp_path: Path) -> None:
 
 def test_cli_unknown_group_is_notfound_at_once(sandbox: SandboxState) -> None:
     t0 = time.monotonic()
-    done = kafkascope("lag", f"no-such-{token()}", "--bootstrap", sandbox.bootstrap, "--json")
+    done = run_cli("lag", f"no-such-{token()}", "--bootstrap", sandbox.bootstrap, "--json")
     assert done.returncode == 1
     assert time.monotonic() - t0 < 15  # no 20 s sample for a group that is not there
     assert json.loads(done.stdout)["status"] == "NOTFOUND"
@@ -662,16 +651,16 @@ def test_cli_unknown_group_is_notfound_at_once(sandbox: SandboxState) -> None:
 
 def test_cli_errors_are_one_line_and_exit_2(sandbox: SandboxState) -> None:
     dead = f"127.0.0.1:{procs.free_port()}"
-    done = kafkascope("groups", "--bootstrap", dead, "--timeout", "3")
+    done = run_cli("groups", "--bootstrap", dead, "--timeout", "3")
     assert done.returncode == 2, done
     [line] = done.stderr.splitlines()
     assert line.startswith("kafkascope: error: ") and dead in line
     assert "cannot connect" in line and "Fix:" in line
 
-    bad = kafkascope("lag", "g", "--bootstrap", sandbox.bootstrap, "--property", "nonsense")
+    bad = run_cli("lag", "g", "--bootstrap", sandbox.bootstrap, "--property", "nonsense")
     assert bad.returncode == 2
     [line] = bad.stderr.splitlines()
     assert "--property" in line and "KEY=VALUE" in line
 
-    both = kafkascope("groups", "--bootstrap", sandbox.bootstrap, "--config", "x.toml")
+    both = run_cli("groups", "--bootstrap", sandbox.bootstrap, "--config", "x.toml")
     assert both.returncode == 2 and "either" in both.stderr

@@ -170,7 +170,8 @@ class AlertRunner:
                 clients=clients,
                 topics=topics,
             )
-            samples += rule_samples(cl)
+            if self.user_rules:  # relabelling every sample costs; only when rules read them
+                samples += rule_samples(cl)
         for rule in self.user_rules:
             findings += evaluate_user_rule(rule, samples, now)
         silent = {
