@@ -8,6 +8,7 @@ case says why its answer is right.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -649,3 +650,26 @@ def test_held_alerts_are_neither_cleared_nor_renotified() -> None:
     assert held is not None and held.state is AlertState.FIRING
     assert [n.kind for n in engine.step([F["b1"]], T0 + 4)] == []  # same episode: no re-send
     assert [n.kind for n in engine.step([], T0 + 6)] == ["resolved"]
+
+
+def test_for_counts_from_when_the_condition_was_read() -> None:
+    """`for` runs from the poll that saw the condition, not from the evaluation that first
+    judged it: with polls and evaluations 2 s apart and out of phase, a 60 s rule fires 60 s
+    after the reading (the first step whose `now` is past it), not up to an interval later.
+    The start is never put before the previous step, which did not find it."""
+    engine = AlertEngine(RULES)
+    engine.step([], T0)
+    seen = dataclasses.replace(F["slow"], observed_at=T0 + 0.5)
+    assert engine.step([seen], T0 + 2) == []
+    alert = engine.get(seen.fingerprint)
+    assert alert is not None and alert.active_since == T0 + 0.5
+    assert engine.step([seen], T0 + 60) == []  # 59.5 s: not yet
+    assert [n.kind for n in engine.step([seen], T0 + 60.5)] == ["firing"]
+
+    # A reading older than the previous step (a stale report) counts from that step.
+    late = AlertEngine(RULES)
+    late.step([], T0 + 100)
+    stale = dataclasses.replace(F["slow"], observed_at=T0)
+    late.step([stale], T0 + 102)
+    held = late.get(stale.fingerprint)
+    assert held is not None and held.active_since == T0 + 100

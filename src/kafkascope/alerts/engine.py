@@ -119,6 +119,9 @@ class AlertEngine:
         self.flap_threshold = flap_threshold
         self.resolved_retention = resolved_retention
         self._alerts: dict[str, Alert] = {}
+        #: ``now`` of the previous step (not persisted: after a restart the monitors'
+        #: reports are all newer than the process).
+        self._last_step: float | None = None
 
     # ---------------------------------------------------------------- reading
 
@@ -150,7 +153,9 @@ class AlertEngine:
         active = [s for s in silences if s.active(now)]
         updated: dict[str, Alert] = {}
         for fp, finding in current.items():
-            updated[fp] = self._present(self._alerts.get(fp), finding, now)
+            updated[fp] = self._present(
+                self._alerts.get(fp), finding, now, self._began(finding, now)
+            )
         for fp, alert in self._alerts.items():
             if fp not in current and hold is not None and hold(alert):
                 updated[fp] = alert
@@ -175,6 +180,7 @@ class AlertEngine:
                 notifications.append(Notification(kind, told if kind == "resolved" else alert, now))
             updated[fp] = alert
         self._alerts = updated
+        self._last_step = now
         notifications.sort(
             key=lambda n: (
                 _KIND_ORDER[n.kind],
@@ -262,7 +268,15 @@ class AlertEngine:
                 merged[fp] = f
         return merged
 
-    def _present(self, alert: Alert | None, f: Finding, now: float) -> Alert:
+    def _began(self, f: Finding, now: float) -> float:
+        """When a condition first found now began: when its data was read, but no earlier
+        than the previous step (which did not find it) and no later than now."""
+        if f.observed_at is None:
+            return now
+        floor = self._last_step if self._last_step is not None else -math.inf
+        return min(now, max(f.observed_at, floor))
+
+    def _present(self, alert: Alert | None, f: Finding, now: float, began: float) -> Alert:
         if alert is None or alert.state in (AlertState.INACTIVE, AlertState.RESOLVED):
             for_seconds = self._for[f.rule]
             base = alert or Alert(
@@ -282,12 +296,14 @@ class AlertEngine:
             started = dataclasses.replace(
                 _observe(base, f, now),
                 state=AlertState.PENDING,
-                active_since=now,
+                active_since=began,
                 pending_since=now if for_seconds > 0 else None,
                 acked_by=None,
                 acked_at=None,
             )
-            return self._fire(started, now) if for_seconds <= 0 else started
+            if for_seconds <= 0 or now - began >= for_seconds:
+                return self._fire(started, now)
+            return started
         alert = _observe(alert, f, now)
         if alert.state is AlertState.PENDING:
             since = alert.active_since if alert.active_since is not None else now

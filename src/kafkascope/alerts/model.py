@@ -118,7 +118,9 @@ class Finding:
     ``labels`` always carry ``cluster`` and the subject (``broker``, ``group``, ``client``,
     ``topic``); ``summary`` is the sentence an operator reads at 3 a.m., naming the cluster,
     the subject, what is wrong and the evidence. ``value`` is the number the rule compared,
-    when there is one.
+    when there is one. ``observed_at`` is when the data behind it was read (the poll, not
+    the evaluation), so a rule's ``for`` counts from when the condition was seen; None:
+    at the evaluation.
     """
 
     rule: str
@@ -126,6 +128,7 @@ class Finding:
     labels: Labels
     value: float | None
     summary: str
+    observed_at: float | None = None
 
     def __post_init__(self) -> None:
         normalised = make_labels(self.labels)

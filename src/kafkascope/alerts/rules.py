@@ -1042,6 +1042,8 @@ def evaluate_user_rule(rule: UserRule, samples: Iterable[SampleLike], now: float
             f"{s.name}{{{shown}}} = {_num(s.value)} {rule.comparator.value} {_num(rule.threshold)}"
         )
         findings.append(
-            Finding(rule.name, rule.severity, labels, s.value, f"{headline}: {evidence}")
+            Finding(
+                rule.name, rule.severity, labels, s.value, f"{headline}: {evidence}", s.timestamp
+            )
         )
     return findings

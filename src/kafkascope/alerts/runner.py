@@ -157,11 +157,14 @@ class AlertRunner:
         now = self.clock.now()
         findings = []
         samples: list[Sample] = []
+        silent: set[tuple[str, str]] = set()
         for name, cl in list(live.clusters.items()):
             cfg = self.config.cluster(name)
             threshold = cfg.lag.lag_seconds_threshold if cfg is not None else None
             clusters, brokers, groups, clients, topics = build_views(cl, self.counters, threshold)
-            findings += evaluate_builtin(
+            read_at = report_times(cl)
+            silent |= {(name, source) for source, t in read_at.items() if t is None}
+            found = evaluate_builtin(
                 self.pack,
                 now=now,
                 clusters=clusters,
@@ -170,20 +173,11 @@ class AlertRunner:
                 clients=clients,
                 topics=topics,
             )
+            findings += [replace(f, observed_at=read_at[RULE_SOURCE[f.rule]]) for f in found]
             if self.user_rules:  # relabelling every sample costs; only when rules read them
                 samples += rule_samples(cl)
         for rule in self.user_rules:
             findings += evaluate_user_rule(rule, samples, now)
-        silent = {
-            (name, source)
-            for name, cl in live.clusters.items()
-            for source, report in (
-                ("brokers", cl.brokers),
-                ("lag", cl.lag),
-                ("clients", cl.clients),
-            )
-            if report is None
-        }
 
         def hold(alert: Alert) -> bool:
             """No report yet from the alert's source in its cluster: nothing is known."""
@@ -295,6 +289,13 @@ class AlertRunner:
                 key = (a.rule, a.severity.value, a.state.value.lower())
                 counts[key] = counts.get(key, 0) + 1
         return alert_families(counts)
+
+
+def report_times(cl: ClusterLive) -> dict[str, float | None]:
+    """When each monitor's latest report on ``cl`` was taken (None: none yet), by the
+    source names of ``RULE_SOURCE``."""
+    reports = {"brokers": cl.brokers, "lag": cl.lag, "clients": cl.clients}
+    return {k: r.taken_at if r is not None else None for k, r in reports.items()}
 
 
 def rule_samples(cl: ClusterLive) -> list[Sample]:

@@ -79,9 +79,7 @@ def group_json(g: GroupReport, clients: ClientReport | None, detail: bool) -> di
         )
     }
     out["max_lag"] = d["max_lag"]
-    verdicts = {}
-    if clients is not None:
-        verdicts = {r.member_id: r for r in clients.clients if r.member_id}
+    verdicts = clients.by_member if clients is not None else {}
     members = []
     for m in d["members"]:
         v = verdicts.get(m["member_id"])
