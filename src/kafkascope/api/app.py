@@ -161,18 +161,29 @@ def create_app(backend: Backend) -> FastAPI:
                 return views.topic_json(t, detail=True)
         raise HTTPException(404, f"unknown topic '{topic}' in cluster '{name}'")
 
+    # The groups listing only changes when the lag or clients report is swapped: built
+    # once per pair of reports (the entry holds them, so an identity check is safe), not
+    # once per request; the body is never mutated after it is built.
+    groups_cache: dict[str, tuple[object, object, dict[str, Any]]] = {}
+
     @app.get("/api/v1/clusters/{name}/groups", dependencies=read)
     def groups(name: str) -> dict[str, Any]:
         c = cluster(name)
-        rows = c.lag.groups.values() if c.lag else ()
-        return {
+        lag, clients = c.lag, c.clients
+        hit = groups_cache.get(name)
+        if hit is not None and hit[0] is lag and hit[1] is clients:
+            return hit[2]
+        rows = lag.groups.values() if lag else ()
+        body = {
             "cluster": name,
-            "taken_at": c.lag.taken_at if c.lag else None,
+            "taken_at": lag.taken_at if lag else None,
             "groups": [
-                views.group_json(g, c.clients, detail=True)
+                views.group_json(g, clients, detail=True)
                 for g in sorted(rows, key=lambda g: g.group)
             ],
         }
+        groups_cache[name] = (lag, clients, body)
+        return body
 
     @app.get("/api/v1/clusters/{name}/groups/{group}", dependencies=read)
     def group(name: str, group: str) -> dict[str, Any]:
