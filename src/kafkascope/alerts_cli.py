@@ -51,7 +51,12 @@ def from_service(url: str, token: str | None, state: str | None) -> AlertListing
     answer at all, :class:`KafkascopeError` when it answers with an error."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     params = {"state": state} if state else {}
-    r = httpx.get(f"{url.rstrip('/')}/api/v1/alerts", params=params, headers=headers, timeout=10)
+    try:
+        r = httpx.get(
+            f"{url.rstrip('/')}/api/v1/alerts", params=params, headers=headers, timeout=10
+        )
+    except httpx.InvalidURL as e:
+        raise ConfigError(f"--url '{url}' is not a URL ({e}); give http://HOST:PORT") from e
     if r.status_code in (401, 403):
         raise KafkascopeError(
             f"the service at {url} refused the request ({r.status_code}: "
@@ -60,7 +65,14 @@ def from_service(url: str, token: str | None, state: str | None) -> AlertListing
         )
     if r.status_code != 200:
         raise KafkascopeError(f"the service at {url} answered {r.status_code}: {_detail(r)}")
-    return AlertListing(r.json()["alerts"], f"service {url}", time.time())
+    try:
+        alerts = r.json()["alerts"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise KafkascopeError(
+            f"{url} answered, but not as a kafkascope service (no alerts list in its reply). "
+            "Fix: point --url at the address 'kafkascope serve' prints"
+        ) from e
+    return AlertListing(alerts, f"service {url}", time.time())
 
 
 def _detail(r: httpx.Response) -> str:
@@ -148,9 +160,8 @@ def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
     )
 
 
-def _listen_url(cfg: Config | None) -> str:
+def _listen_url(cfg: Config) -> str:
     """The URL of the service configured in ``cfg`` (a wildcard listen means loopback)."""
-    assert cfg is not None
     host, port = split_host_port(cfg.service.listen)
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
@@ -158,11 +169,9 @@ def _listen_url(cfg: Config | None) -> str:
 
 
 def _token(cfg: Config | None) -> str | None:
-    if cfg is None:
-        return None
-    for t in (*cfg.service.read_tokens, *cfg.service.admin_tokens):
-        return t.reveal()
-    return None
+    """The config's first API token (read tokens first: the least power that suffices)."""
+    tokens = (*cfg.service.read_tokens, *cfg.service.admin_tokens) if cfg is not None else ()
+    return tokens[0].reveal() if tokens else None
 
 
 def alerts(
@@ -187,7 +196,8 @@ def alerts(
     if config is None and url is None:
         raise ConfigError("give --config FILE (the service's config) or --url URL")
     cfg = load_config(config) if config is not None else None
-    base = url if url is not None else _listen_url(cfg)
+    base = url if url is not None or cfg is None else _listen_url(cfg)
+    assert base is not None  # one of the two was given (checked above)
     listing: AlertListing
     try:
         listing = from_service(base, token or _token(cfg), state)

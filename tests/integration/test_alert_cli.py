@@ -110,5 +110,9 @@ def test_alerts_says_clearly_when_there_is_nothing_to_read(tmp_path: Path) -> No
     assert no_service.returncode == 2
     assert f"no service answers at http://127.0.0.1:{port}" in no_service.stderr
 
+    no_scheme = run_cli("alerts", "--url", f"127.0.0.1:{port}")
+    assert no_scheme.returncode == 2 and "'http://'" in no_scheme.stderr
+    assert "Traceback" not in no_scheme.stderr
+
     bad_state = run_cli("alerts", "--config", str(cfg), "--state", "burning")
     assert bad_state.returncode == 2 and "pending, firing, resolved" in bad_state.stderr
