@@ -24,8 +24,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from kafkascope.alerts.model import AlertState
-from kafkascope.alerts.runner import STATE_KEY
+from kafkascope.alerts.model import Alert, Severity
+from kafkascope.alerts.runner import STATE_KEY, alert_rows
 from kafkascope.config import Config, load_config, split_host_port
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.lag_cli import format_seconds, render_table
@@ -103,18 +103,12 @@ def from_store(data_dir: Path, state: str | None) -> AlertListing:
         raise KafkascopeError(f"cannot read the kafkascope store {path}: {e}") from e
     if row is None:
         return AlertListing([], f"store {path} (no alert evaluation stored yet)", time.time())
-    wanted = AlertState[state.upper()] if state else None
-    alerts = []
-    for a in json.loads(row[0]).get("alerts", []):
-        a_state = AlertState(a["state"])
-        if a_state is AlertState.INACTIVE or (wanted is not None and a_state is not wanted):
-            continue
-        alerts.append(a | {"id": a["fingerprint"]})
+    stored = json.loads(row[0]).get("alerts", [])
+    alerts = alert_rows((Alert.from_dict(a) for a in stored), state)
     return AlertListing(alerts, f"store {path}", float(row[1]))
 
 
 _ORDER = {"firing": 0, "pending": 1, "resolved": 2}
-_SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 
 
 def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
@@ -125,7 +119,7 @@ def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
     rows = []
     for a in sorted(
         alerts,
-        key=lambda a: (_ORDER.get(a["state"], 3), _SEVERITY.get(a["severity"], 3), a["rule"]),
+        key=lambda a: (_ORDER.get(a["state"], 3), -Severity(a["severity"]).rank, a["rule"]),
     ):
         labels = dict(a.get("labels", {}))
         cluster = labels.pop("cluster", "-")

@@ -210,16 +210,7 @@ class AlertRunner:
     # -- the API's view ------------------------------------------------------------------
     def list_alerts(self, state: str | None) -> list[dict[str, Any]]:
         with self._lock:
-            wanted = AlertState[state.upper()] if state else None
-            alerts = self.engine.alerts(wanted)
-            out = []
-            for a in alerts:
-                if wanted is None and a.state is AlertState.INACTIVE:
-                    continue
-                d = a.to_dict()
-                d["id"] = a.fingerprint
-                out.append(d)
-            return out
+            return alert_rows(self.engine.alerts(), state)
 
     def ack_alert(self, alert_id: str, by: str) -> dict[str, Any]:
         now = self.clock.now()
@@ -289,6 +280,17 @@ class AlertRunner:
                 key = (a.rule, a.severity.value, a.state.value.lower())
                 counts[key] = counts.get(key, 0) + 1
         return alert_families(counts)
+
+
+def alert_rows(alerts: Iterable[Alert], state: str | None) -> list[dict[str, Any]]:
+    """Alerts as the API lists them (their dict plus ``id``): those in ``state``, or every
+    one that is not inactive. Shared with ``kafkascope alerts`` reading the store."""
+    wanted = AlertState[state.upper()] if state else None
+    return [
+        a.to_dict() | {"id": a.fingerprint}
+        for a in alerts
+        if (a.state is wanted if wanted is not None else a.state is not AlertState.INACTIVE)
+    ]
 
 
 def report_times(cl: ClusterLive) -> dict[str, float | None]:

@@ -497,9 +497,10 @@ def evaluate_partition(
     None it is estimated from the window's own end-offset polls.
     """
     overrides = None if lag_seconds is None else {(window.topic, window.partition): lag_seconds}
-    return _evaluate_windows((window,), now, allowed_lag, minimum_complete, overrides, stop_grace)[
-        0
-    ][0]
+    verdicts = _evaluate_windows(
+        (window,), now, allowed_lag, minimum_complete, overrides, stop_grace
+    )[0]
+    return verdicts[0]
 
 
 def evaluate_group(
