@@ -43,3 +43,19 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         timeout=timeout,
         check=False,
     )
+
+
+def wait_jmx(target: str, timeout: float = 60, **credentials: str) -> None:
+    """Until a JMX connection to ``target`` succeeds. An open port is not yet a JMX agent:
+    the RMI registry listens a moment before the agent binds "jmxrmi" in it."""
+    from kafkascope.errors import Unreachable
+    from kafkascope.sources.jmx import JmxConnection, JmxEndpoint
+
+    def connects() -> bool:
+        try:
+            with JmxConnection(JmxEndpoint.parse(target, **credentials), timeout=5):
+                return True
+        except Unreachable:
+            return False
+
+    wait_until(connects, timeout, f"a JMX agent at {target}")

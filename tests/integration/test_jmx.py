@@ -34,7 +34,7 @@ from kafkascope.sources.collector import (
 )
 from kafkascope.sources.jmx import BeanName, JmxConnection, JmxEndpoint, Value
 from tests.conftest import ClientFactory
-from tests.support import wait_until
+from tests.support import wait_jmx, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -471,10 +471,7 @@ def secured_jvm(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     log = (tmp_path / "idle.log").open("w")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
-        if not procs.wait_port("127.0.0.1", port, time.monotonic() + 60):
-            raise AssertionError(
-                f"the secured JVM did not open port {port}: {(tmp_path / 'idle.log').read_text()}"
-            )
+        wait_jmx(f"127.0.0.1:{port}", 60, username="monitor", password="s3cret")
         yield f"127.0.0.1:{port}", secret
     finally:
         proc.kill()
@@ -517,6 +514,28 @@ def test_jmx_password_authentication(secured_jvm: tuple[str, Path]) -> None:
     assert "JMX authentication failed" in bad.stderr and "Traceback" not in bad.stderr
     no_user = cli("domains", target, "--password-file", str(secret))
     assert no_user.returncode == 2 and "--password-file needs --user" in no_user.stderr
+
+
+def test_a_port_that_is_an_rmi_registry_without_an_agent_is_unreachable(tmp_path: Path) -> None:
+    """A JVM's RMI registry opens its port a moment before the JMX agent binds "jmxrmi" in
+    it (a client connecting then failed CI once), and a port can be some other program's
+    registry. A real ``rmiregistry`` with nothing bound is that state held still: it must
+    read as Unreachable (retried, with the fix named), not as an unknown JMX error."""
+    registry = Path(jars.java_bin()).resolve().parent / "rmiregistry"
+    port = procs.free_port()
+    log = (tmp_path / "rmiregistry.log").open("w")
+    proc = subprocess.Popen(
+        [str(registry), "-J-Xmx32m", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        assert procs.wait_port("127.0.0.1", port, time.monotonic() + 60), "no registry port"
+        with pytest.raises(Unreachable, match="no JMX agent is bound") as raised:
+            JmxConnection(JmxEndpoint.parse(f"127.0.0.1:{port}")).connect()
+        assert "check the port" in str(raised.value)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        log.close()
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -34,7 +34,7 @@ from kafkascope.sources.collector import Backoff, JmxCollector
 from kafkascope.sources.discovery import Discovery
 from kafkascope.sources.kafka_admin import KafkaAdmin
 from tests.conftest import ClientFactory
-from tests.support import wait_until
+from tests.support import wait_jmx, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -296,7 +296,7 @@ def idle_producer(sandbox: SandboxState, tmp_path: Path) -> Iterator[tuple[str, 
         argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        assert procs.wait_port("127.0.0.1", port, time.monotonic() + 60), "no JMX port"
+        wait_jmx(f"127.0.0.1:{port}", 60)
         yield f"127.0.0.1:{port}", cid
     finally:
         proc.kill()

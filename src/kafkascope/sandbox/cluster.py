@@ -210,11 +210,31 @@ def _clear_previous(directory: Path) -> None:
     shutil.rmtree(directory / "clients", ignore_errors=True)
 
 
+def _has_logged(log: Path) -> bool:
+    """Whether log4j wrote a line to ``log`` (our pattern: "[date] LEVEL message"); a JVM
+    warning on stderr comes before ``main`` and does not count."""
+    try:
+        with log.open("rb") as f:
+            head = f.read(65536)
+    except FileNotFoundError:
+        return False
+    return any(f"] {level} ".encode() in head for level in ("INFO", "WARN", "ERROR"))
+
+
 def _wait_jvm_port(state: SandboxState, p: Proc, deadline: float) -> None:
+    """Until the JVM's JMX agent can be connected to. The port alone is not enough: the RMI
+    registry listens a moment before the agent binds "jmxrmi" in it, and a connection in
+    that moment fails. The agent starts during VM initialisation, before ``main``, so the
+    first line the process logs (every Kafka JVM logs its config at start) means it is bound.
+    A restarted broker's log is not empty already; its readiness is its registration."""
     port = p.jmx_port
+    log = Path(p.log)
     while time.monotonic() < deadline:
-        if procs.wait_port("127.0.0.1", port, min(deadline, time.monotonic() + 1)):
+        if procs.wait_port("127.0.0.1", port, min(deadline, time.monotonic() + 1)) and (
+            _has_logged(log)
+        ):
             return
+        time.sleep(0.05)
         if not procs.is_alive(p.pid):
             tail = Path(p.log).read_text(errors="replace")[-3000:] if Path(p.log).exists() else ""
             raise SandboxError(

@@ -121,6 +121,15 @@ def map_error(target: str, exc: BaseException, timeout: float) -> SourceError:
             "JMX connection refused: nothing listens on that port "
             "(is the process running, with -Dcom.sun.management.jmxremote.port?)",
         )
+    if any("NameNotFoundException" in c and "jmxrmi" in c for c in chain):
+        # The RMI registry opens its port before the agent binds "jmxrmi" into it, so a JVM
+        # that is still starting answers this way; so does a port that is some other RMI
+        # registry. Both are "no JMX agent here yet": retry later, or fix the port.
+        return Unreachable(
+            target,
+            "an RMI registry answers on this port but no JMX agent is bound in it: the JVM is "
+            "still starting (retry), or the port belongs to another program (check the port)",
+        )
     if any("SSL" in c or "ssl" in c for c in chain):
         return Unreachable(target, f"JMX SSL handshake failed; check the ssl settings ({text})")
     if any("UnknownHostException" in c for c in chain):
