@@ -26,7 +26,7 @@ def wait_until(
             last = e
         else:
             if last:
-                return last  # type: ignore[return-value]
+                return last
         if time.monotonic() >= deadline:
             raise AssertionError(
                 f"timed out after {timeout:g} s waiting for {what}; last: {last!r}"

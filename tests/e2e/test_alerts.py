@@ -9,6 +9,7 @@ broker hosting partitions"), so they do not depend on breaking the cluster.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -133,7 +134,7 @@ def test_a_stopped_broker_notifies_down_and_under_replicated_then_resolved(
             budget = FOR[rule] + 2 * INTERVAL
             labels = {"broker": victim} if rule == "broker_down" else {}
             wait_until(
-                lambda rule=rule, labels=labels: sent(hook, rule, **labels),
+                functools.partial(sent, hook, rule, **labels),
                 budget - (time.monotonic() - stopped),
                 f"'{rule}' at the webhook within {budget:g} s of the stop",
             )
@@ -153,7 +154,7 @@ def test_a_stopped_broker_notifies_down_and_under_replicated_then_resolved(
         cluster.broker_start(directory, int(victim))
     for rule in ("broker_down", "under_replicated_partitions"):
         wait_until(
-            lambda rule=rule: sent(hook, rule, "resolved"),
+            functools.partial(sent, hook, rule, "resolved"),
             180,
             f"'{rule}' resolved at the webhook after the broker is back",
         )

@@ -100,7 +100,8 @@ def test_test_notify_reports_what_each_receiver_of_a_route_answered(
 
 
 def test_alerts_says_clearly_when_there_is_nothing_to_read(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, *["http://127.0.0.1:9/x"] * 3, smtp_port=25)
+    nowhere = "http://127.0.0.1:9/x"
+    cfg = write_config(tmp_path, nowhere, nowhere, nowhere, smtp_port=25)
     no_store = run_cli("alerts", "--config", str(cfg))
     assert no_store.returncode == 2
     assert "no kafkascope store at" in no_store.stderr and "kafkascope serve" in no_store.stderr

@@ -297,10 +297,10 @@ def test_clients_found_by_wildcard_with_real_and_default_ids(
         assert (consumer.jmx, "consumer", f"consumer-{group}-1") in seen
         assert (named.jmx, "consumer", "orders-processor-1") in seen
         assert len(producer_ids) == 1 and producer_ids[0].startswith("producer-")
-        assert results[consumer.jmx].identity is not None
-        assert results[consumer.jmx].identity.role == "consumer"
-        assert results[producer.jmx].identity is not None
-        assert results[producer.jmx].identity.role == "producer"
+        consumer_identity = results[consumer.jmx].identity
+        producer_identity = results[producer.jmx].identity
+        assert consumer_identity is not None and consumer_identity.role == "consumer"
+        assert producer_identity is not None and producer_identity.role == "producer"
         # Every sample carries its target, and client samples their client id.
         for target, r in results.items():
             assert all(s.target == target for s in r.samples)
@@ -356,11 +356,11 @@ def test_killed_client_is_unreachable_at_the_next_collection(
         assert "connection refused" in str(results[p.jmx].error)
         assert results[broker.jmx].ok
         fresh = {f.target: f for f in collector.freshness()}
-        assert fresh[p.jmx].error_kind == "unreachable" and fresh[p.jmx].failures == 1
-        assert fresh[p.jmx].failing
-        assert fresh[p.jmx].last_success is not None
-        assert fresh[p.jmx].last_attempt is not None
-        assert fresh[p.jmx].last_success < fresh[p.jmx].last_attempt
+        gone = fresh[p.jmx]
+        assert gone.error_kind == "unreachable" and gone.failures == 1
+        assert gone.failing
+        assert gone.last_success is not None and gone.last_attempt is not None
+        assert gone.last_success < gone.last_attempt
         # The client's "update time" stops: last_seen does not move any more.
         after = {c.client_id: c.last_seen for c in collector.clients()}
         assert after == before

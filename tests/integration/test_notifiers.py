@@ -22,6 +22,7 @@ import pytest
 from kafkascope.alerts.model import Alert, AlertState, Notification, Severity, make_labels
 from kafkascope.alerts.notifiers import (
     EmailNotifier,
+    Notifier,
     SlackNotifier,
     WebhookNotifier,
     email_subject,
@@ -210,7 +211,7 @@ def test_starttls_refuses_an_untrusted_certificate(start_smtp: Any) -> None:
 def test_refused_port_is_retryable_for_every_kind() -> None:
     port = free_port()  # nothing listens there
     slack_url = f"http://127.0.0.1:{port}/services/T000/B000/slack-secret-77"
-    notifiers = [
+    notifiers: list[Notifier] = [
         WebhookNotifier(f"http://127.0.0.1:{port}/hook", {"Authorization": SECRET_HEADER}),
         SlackNotifier(slack_url),
         EmailNotifier("127.0.0.1", port, False, None, None, "k@example.com", ["o@example.com"]),

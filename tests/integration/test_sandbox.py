@@ -8,11 +8,12 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from kafkascope.sandbox import cluster, procs
+from kafkascope.sandbox import cluster, jars, procs
 from kafkascope.sandbox.state import SandboxState, load
 from kafkascope.sources.jmx import JmxConnection, JmxEndpoint
 from tests.conftest import ClientFactory
@@ -35,7 +36,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_produce_consume_round_trip(sandbox: SandboxState) -> None:
     token = uuid.uuid4().hex.encode()
     p = Producer({"bootstrap.servers": sandbox.bootstrap, "acks": "all"})
-    delivered: list[tuple[int, int]] = []
+    delivered: list[tuple[int | None, int | None]] = []
     p.produce(
         "payments",
         value=token,
@@ -44,6 +45,7 @@ def test_produce_consume_round_trip(sandbox: SandboxState) -> None:
     )
     assert p.flush(30) == 0
     [(partition, offset)] = delivered
+    assert partition is not None and offset is not None
     c = Consumer(
         {
             "bootstrap.servers": sandbox.bootstrap,
@@ -53,7 +55,7 @@ def test_produce_consume_round_trip(sandbox: SandboxState) -> None:
     )
     try:
         c.assign([TopicPartition("payments", partition, offset)])
-        msg = wait_until(
+        msg: Any = wait_until(
             lambda: (m := c.poll(0.5)) is not None and m.error() is None and m,
             30,
             "the produced record to come back",
@@ -153,7 +155,7 @@ def test_missing_java_and_maven_are_named(tmp_path: Path) -> None:
     res = cli("sandbox", "up", "--dir", str(tmp_path / "sb"), env=env | {"PATH": bare_path})
     assert res.returncode == 2 and "'java' is not on the PATH" in res.stderr, res.stderr
     # With java found but no jars and no Maven, the message names Maven and the fix.
-    java_home = Path(cluster.jars.java_bin()).resolve().parent.parent
+    java_home = Path(jars.java_bin()).resolve().parent.parent
     env2 = env | {
         "PATH": bare_path,
         "JAVA_HOME": str(java_home),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ L2 = (("broker", "2"), ("cluster", "c"))
 
 
 @pytest.fixture
-def hist(tmp_path: Path) -> History:
+def hist(tmp_path: Path) -> Iterator[History]:
     db = Database(tmp_path / "h.db")
     yield History(db)
     db.close()

@@ -15,7 +15,11 @@ def test_a_blocked_job_does_not_delay_the_others() -> None:
     release = threading.Event()
     fast_runs: list[int] = []
     s = Scheduler(seed=1)
-    s.add(Job("frozen", lambda: release.wait(30) and None, interval=0.05))
+
+    def frozen() -> None:
+        release.wait(30)
+
+    s.add(Job("frozen", frozen, interval=0.05))
     s.add(Job("fast", lambda: fast_runs.append(1), interval=0.05))
     s.start()
     try:
@@ -41,7 +45,8 @@ def test_failures_are_recorded_and_reset_on_success() -> None:
     assert (job.stats.failures, job.stats.consecutive_failures) == (2, 2)
     assert job.stats.last_error == "RuntimeError: boom"
     s.run_once(job)
-    assert (job.stats.consecutive_failures, job.stats.last_error) == (0, None)
+    stats = job.stats  # read afresh: the asserts above narrowed job.stats.last_error to str
+    assert (stats.consecutive_failures, stats.last_error) == (0, None)
 
 
 @pytest.mark.parametrize(

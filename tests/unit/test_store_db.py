@@ -53,7 +53,12 @@ def test_writes_from_many_threads_are_serialised(tmp_path: Path) -> None:
 
     def worker(k: int) -> None:
         for i in range(50):
-            db.write(lambda c, v=k * 1000 + i: c.execute("INSERT INTO t VALUES (?)", (v,)))
+            v = k * 1000 + i
+
+            def insert(c: sqlite3.Connection, v: int = v) -> None:
+                c.execute("INSERT INTO t VALUES (?)", (v,))
+
+            db.write(insert)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
     for t in threads:
