@@ -230,13 +230,12 @@ def _wait_jvm_port(state: SandboxState, p: Proc, deadline: float) -> None:
     port = p.jmx_port
     log = Path(p.log)
     while time.monotonic() < deadline:
-        if procs.wait_port("127.0.0.1", port, min(deadline, time.monotonic() + 1)) and (
-            _has_logged(log)
-        ):
+        step = min(deadline, time.monotonic() + 1)
+        if procs.wait_port("127.0.0.1", port, step) and _has_logged(log):
             return
         time.sleep(0.05)
         if not procs.is_alive(p.pid):
-            tail = Path(p.log).read_text(errors="replace")[-3000:] if Path(p.log).exists() else ""
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise SandboxError(
                 f"{p.name} (pid {p.pid}) exited during start-up; log {p.log}:\n{tail}"
             )
