@@ -9,7 +9,7 @@ SANDBOX_DIR ?= $(CURDIR)/.sandbox
 .PHONY: demo test lint typecheck unit integration setup kafka-jars system-deps demo-down clean
 
 demo: setup
-	@$(BIN)/python -m kafkascope.demo --dir "$(SANDBOX_DIR)"
+	@$(BIN)/python -m kafkascope.cli.demo --dir "$(SANDBOX_DIR)"
 
 demo-down: setup
 	@$(BIN)/kafkascope sandbox down --dir "$(SANDBOX_DIR)"

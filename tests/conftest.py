@@ -25,7 +25,7 @@ from tests.receivers import start_http, start_smtp, tls_files  # noqa: F401 - fi
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Once the JMX reader's JVM ran in this process, leave without interpreter teardown:
     finalising Python under the JVM's attached threads aborts now and then (see
-    ``kafkascope.cli.leave``), which would turn a green run red after its summary."""
+    ``kafkascope.cli.main.leave``), which would turn a green run red after its summary."""
     if "jpype" in sys.modules:
         import jpype
 

@@ -37,7 +37,7 @@ def wait_until(
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``kafkascope ARGS...`` in a child process, output captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", *args],
+        [sys.executable, "-m", "kafkascope.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -49,7 +49,7 @@ def wait_jmx(target: str, timeout: float = 60, **credentials: str) -> None:
     """Until a JMX connection to ``target`` succeeds. An open port is not yet a JMX agent:
     the RMI registry listens a moment before the agent binds "jmxrmi" in it."""
     from kafkascope.errors import Unreachable
-    from kafkascope.sources.jmx import JmxConnection, JmxEndpoint
+    from kafkascope.sources.jmx.connection import JmxConnection, JmxEndpoint
 
     def connects() -> bool:
         try:

@@ -40,13 +40,13 @@ from confluent_kafka import Producer
 
 from kafkascope.evaluate.liveness import Thresholds
 from kafkascope.model import Liveness
-from kafkascope.monitor.client_monitor import ClientMonitor
+from kafkascope.monitor.clients import ClientMonitor
 from kafkascope.sandbox import cluster, probe, procs
 from kafkascope.sandbox.state import SandboxState, load
 from kafkascope.sandbox.workload import ClientSpec
-from kafkascope.sources.collector import Backoff, JmxCollector
 from kafkascope.sources.discovery import Discovery
-from kafkascope.sources.kafka_admin import KafkaAdmin
+from kafkascope.sources.jmx.collector import Backoff, JmxCollector
+from kafkascope.sources.kafka.admin import KafkaAdmin
 
 SCENARIOS = {
     "kill": ("KILL", Liveness.DEAD),

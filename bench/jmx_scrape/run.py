@@ -98,8 +98,8 @@ def worker(jmx: str) -> int:
     """The kafkascope side, in a process of its own so its RSS is the collector's alone:
     one JMX connection shared by one TargetReader per mode; commands on stdin as for
     JmxScrape.java."""
-    from kafkascope.sources.collector import BatchingJmxConnection, TargetReader
-    from kafkascope.sources.jmx import JmxEndpoint
+    from kafkascope.sources.jmx.collector import BatchingJmxConnection, TargetReader
+    from kafkascope.sources.jmx.connection import JmxEndpoint
 
     endpoint = JmxEndpoint.parse(jmx)
     # The connection TargetReader makes by default, shared by the two readers.
@@ -204,7 +204,7 @@ def compile_java(build: Path) -> Path:
 
 def write_plan(path: Path) -> None:
     """SET TAB PATTERN TAB ATTRS: what the catalog queries and reads, for the Java client."""
-    from kafkascope.sources.catalog import default_catalog
+    from kafkascope.sources.jmx.catalog import default_catalog
 
     lines = [
         f"{s.name}\t{pattern}\t{','.join(spec.attributes())}"
@@ -219,7 +219,7 @@ def start_exporter(
     mode: str, jmx: str, work: Path, lib: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
     from kafkascope.sandbox import jars, procs
-    from kafkascope.sources.prometheus import exporter_config
+    from kafkascope.sources.jmx.prometheus import exporter_config
 
     port = procs.free_port()
     config = work / f"exporter-{mode}.yaml"
@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from kafkascope.sandbox import cluster, jars, probe
     from kafkascope.sandbox.state import load as load_state
-    from kafkascope.sources.prometheus import PrometheusReader
+    from kafkascope.sources.jmx.prometheus import PrometheusReader
 
     directory = (args.dir or Path(tempfile.mkdtemp(prefix="kafkascope-bench-"))).resolve()
     work = directory / "bench"

@@ -3,7 +3,7 @@
 ``--part resources``: start the Kafka sandbox (or reuse one with ``--sandbox DIR``), run
 ``kafkascope serve`` as a real process on a copy of the sandbox's config with the *default*
 intervals, and sample the RSS (and PSS) and CPU time of the serve process and of every
-descendant (the isolated admin workers, ``python -m kafkascope.sources.admin_worker``)
+descendant (the isolated admin workers, ``python -m kafkascope.sources.kafka.worker``)
 from /proc every 5 s for 5 minutes. Everything started is stopped again, by pid.
 
 ``--part latency``: no Kafka. The real API app (``create_app``) around a synthetic backend
@@ -49,7 +49,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 CLUSTER = "bench"
-WORKER_MODULE = "kafkascope.sources.admin_worker"
+WORKER_MODULE = "kafkascope.sources.kafka.worker"
 
 
 # ---------------------------------------------------------------------------------------
@@ -522,10 +522,10 @@ def synthetic_live(groups: int, partitions: int, members: int, seed: int, now: f
     from kafkascope.evaluate.lag import OffsetPoint, PartitionWindow, evaluate_group
     from kafkascope.evaluate.liveness import GroupHealth
     from kafkascope.model import Liveness
-    from kafkascope.monitor.client_monitor import ClientReport, ClientVerdictRow
-    from kafkascope.monitor.lag_monitor import GroupReport, LagReport
+    from kafkascope.monitor.clients import ClientReport, ClientVerdictRow
+    from kafkascope.monitor.lag import GroupReport, LagReport
     from kafkascope.monitor.live import ClusterLive, LiveState
-    from kafkascope.sources.kafka_admin import GroupMember, GroupState, GroupType
+    from kafkascope.sources.kafka.admin import GroupMember, GroupState, GroupType
 
     rng = random.Random(seed)
     kinds, weights = list(MIX), list(MIX.values())

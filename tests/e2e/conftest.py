@@ -39,7 +39,7 @@ class ServiceProc:
                 [
                     sys.executable,
                     "-m",
-                    "kafkascope.cli",
+                    "kafkascope.cli.main",
                     "serve",
                     "--config",
                     str(self.config),

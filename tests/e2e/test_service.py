@@ -267,7 +267,7 @@ def test_check_config_gives_five_different_clear_messages(tmp_path: Path) -> Non
         f = tmp_path / f"{kind}.toml"
         f.write_text(text)
         res = subprocess.run(
-            [sys.executable, "-m", "kafkascope.cli", "check-config", str(f)],
+            [sys.executable, "-m", "kafkascope.cli.main", "check-config", str(f)],
             capture_output=True,
             text=True,
             timeout=60,

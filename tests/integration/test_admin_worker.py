@@ -10,7 +10,7 @@ import pytest
 from kafkascope.errors import SourceError, Unreachable
 from kafkascope.sandbox import procs
 from kafkascope.sandbox.state import SandboxState
-from kafkascope.sources.admin_worker import IsolatedAdmin
+from kafkascope.sources.kafka.worker import IsolatedAdmin
 
 pytestmark = pytest.mark.integration
 

@@ -23,16 +23,16 @@ from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import MetricKind, Sample
 from kafkascope.sandbox import cluster, jars, probe, procs
 from kafkascope.sandbox.state import SandboxState
-from kafkascope.sources.catalog import (
+from kafkascope.sources.jmx.catalog import (
     CATALOG_DIR,
     default_catalog,
     load_catalog,
     parse_object_name,
 )
-from kafkascope.sources.collector import BATCH, TargetReader
-from kafkascope.sources.jmx import BeanName, JmxEndpoint, Value
-from kafkascope.sources.jolokia import JolokiaReader, is_pattern, jolokia_url
-from kafkascope.sources.prometheus import (
+from kafkascope.sources.jmx.collector import BATCH, TargetReader
+from kafkascope.sources.jmx.connection import BeanName, JmxEndpoint, Value
+from kafkascope.sources.jmx.jolokia import JolokiaReader, is_pattern, jolokia_url
+from kafkascope.sources.jmx.prometheus import (
     FAMILY,
     PrometheusReader,
     exporter_config,

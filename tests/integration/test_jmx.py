@@ -24,15 +24,15 @@ from kafkascope.errors import AuthFailed, ConfigError, Timeout, Unreachable
 from kafkascope.model import MetricKind, Sample
 from kafkascope.sandbox import cluster, jars, procs
 from kafkascope.sandbox.state import Proc, SandboxState, load
-from kafkascope.sources.broker_targets import BrokerNode, broker_targets, plan_broker_targets
-from kafkascope.sources.collector import (
+from kafkascope.sources.jmx.broker_targets import BrokerNode, broker_targets, plan_broker_targets
+from kafkascope.sources.jmx.collector import (
     Backoff,
     CollectResult,
     JmxCollector,
     Reading,
     TargetReader,
 )
-from kafkascope.sources.jmx import BeanName, JmxConnection, JmxEndpoint, Value
+from kafkascope.sources.jmx.connection import BeanName, JmxConnection, JmxEndpoint, Value
 from tests.conftest import ClientFactory
 from tests.support import wait_jmx, wait_until
 
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", "jmx", *args],
+        [sys.executable, "-m", "kafkascope.cli.main", "jmx", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from kafkascope.errors import AuthFailed, ConfigError, KafkascopeError, Unreachable
 from kafkascope.sandbox import cluster, procs
 from kafkascope.sandbox.state import SandboxState, load
-from kafkascope.sources.kafka_admin import (
+from kafkascope.sources.kafka.admin import (
     PEEK_GROUP,
     ClusterInfo,
     GroupDescription,

@@ -35,10 +35,10 @@ from confluent_kafka import Consumer, Producer
 from kafkascope.clock import SystemClock
 from kafkascope.config import LagConfig
 from kafkascope.model import Status
-from kafkascope.monitor.lag_monitor import GroupReport, LagMonitor, LagReport
+from kafkascope.monitor.lag import GroupReport, LagMonitor, LagReport
 from kafkascope.sandbox import cluster, jars, probe, procs
 from kafkascope.sandbox.state import Proc, SandboxState
-from kafkascope.sources.kafka_admin import GroupState, GroupType, KafkaAdmin
+from kafkascope.sources.kafka.admin import GroupState, GroupType, KafkaAdmin
 from kafkascope.store.db import Database
 from tests.conftest import ClientFactory
 from tests.support import run_cli, wait_until

@@ -26,13 +26,13 @@ from confluent_kafka import Producer
 
 from kafkascope.evaluate.liveness import Thresholds
 from kafkascope.model import Liveness
-from kafkascope.monitor.client_monitor import ClientMonitor, ClientReport, ClientVerdictRow
+from kafkascope.monitor.clients import ClientMonitor, ClientReport, ClientVerdictRow
 from kafkascope.sandbox import cluster, jars, probe, procs
 from kafkascope.sandbox.jvm import java_argv
 from kafkascope.sandbox.state import SandboxState
-from kafkascope.sources.collector import Backoff, JmxCollector
 from kafkascope.sources.discovery import Discovery
-from kafkascope.sources.kafka_admin import KafkaAdmin
+from kafkascope.sources.jmx.collector import Backoff, JmxCollector
+from kafkascope.sources.kafka.admin import KafkaAdmin
 from tests.conftest import ClientFactory
 from tests.support import wait_jmx, wait_until
 
@@ -344,7 +344,7 @@ def test_idle_consumer_and_idle_producer_are_never_failing(
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", "clients", *args],
+        [sys.executable, "-m", "kafkascope.cli.main", "clients", *args],
         capture_output=True,
         text=True,
         timeout=180,

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from kafkascope.alerts.model import Alert, AlertState, Notification, Severity, make_labels
-from kafkascope.alerts.notifiers import (
+from kafkascope.alerts.alert import Alert, AlertState, Notification, Severity, make_labels
+from kafkascope.alerts.notify import (
     EmailNotifier,
     Notifier,
     SlackNotifier,
@@ -456,7 +456,7 @@ _CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from kafkascope.alerts.outbox import Outbox
-    from kafkascope.alerts.notifiers import WebhookNotifier
+    from kafkascope.alerts.notify import WebhookNotifier
     from kafkascope.clock import SystemClock
     from kafkascope.store.db import Database
     from tests.integration.test_notifiers import make_notification

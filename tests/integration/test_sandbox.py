@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kafkascope.sandbox import cluster, jars, procs
 from kafkascope.sandbox.state import SandboxState, load
-from kafkascope.sources.jmx import JmxConnection, JmxEndpoint
+from kafkascope.sources.jmx.connection import JmxConnection, JmxEndpoint
 from tests.conftest import ClientFactory
 from tests.support import wait_until
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", *args],
+        [sys.executable, "-m", "kafkascope.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

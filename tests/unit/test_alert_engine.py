@@ -17,8 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkascope.alerts.engine import AlertEngine, UnknownAlert
-from kafkascope.alerts.model import (
+from kafkascope.alerts.alert import (
     Alert,
     AlertState,
     Finding,
@@ -29,6 +28,7 @@ from kafkascope.alerts.model import (
     fingerprint,
     make_labels,
 )
+from kafkascope.alerts.engine import AlertEngine, UnknownAlert
 from kafkascope.alerts.rules import BUILTIN_RULES, Comparator, UserRule
 
 T0 = 1_700_000_000.0

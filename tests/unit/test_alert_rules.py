@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from kafkascope.alerts.model import Finding, Matcher, Severity
+from kafkascope.alerts.alert import Finding, Matcher, Severity
 from kafkascope.alerts.rules import (
     BUILTIN_RULES,
     BrokerMetric,

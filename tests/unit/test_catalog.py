@@ -12,7 +12,7 @@ import yaml
 
 from kafkascope.errors import ConfigError
 from kafkascope.model import MetricKind
-from kafkascope.sources.catalog import (
+from kafkascope.sources.jmx.catalog import (
     BeanSpec,
     CatalogSet,
     ObjectNamePattern,

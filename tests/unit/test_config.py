@@ -15,6 +15,7 @@ from typing import Any, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
+from kafkascope.cli.config import summarize
 from kafkascope.config import (
     BUILTIN_RULES,
     Config,
@@ -28,7 +29,6 @@ from kafkascope.config import (
     render_reference,
     split_host_port,
 )
-from kafkascope.config_cli import summarize
 from kafkascope.errors import ConfigError
 from kafkascope.sandbox.cluster import write_service_files
 from kafkascope.sandbox.state import Proc, SandboxState
@@ -700,7 +700,7 @@ def test_sandbox_written_config_loads(tmp_path: Path) -> None:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKASCOPE_")}
     return subprocess.run(
-        [sys.executable, "-m", "kafkascope.cli", *args],
+        [sys.executable, "-m", "kafkascope.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from kafkascope.cli.lag import format_seconds, parse_properties, render_table, resolve_target
 from kafkascope.clock import FakeClock
 from kafkascope.config import LagConfig
 from kafkascope.errors import ConfigError
 from kafkascope.evaluate.lag import OffsetPoint, PartitionWindow
-from kafkascope.lag_cli import format_seconds, parse_properties, render_table, resolve_target
 from kafkascope.model import Status
-from kafkascope.monitor.lag_monitor import (
+from kafkascope.monitor.lag import (
     GroupSeen,
     LagMonitor,
     exact_positions,
@@ -34,7 +34,7 @@ from kafkascope.monitor.lag_monitor import (
     offset_moved,
     partition_owners,
 )
-from kafkascope.sources.kafka_admin import (
+from kafkascope.sources.kafka.admin import (
     GroupDescription,
     GroupListing,
     GroupMember,

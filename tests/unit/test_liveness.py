@@ -20,8 +20,8 @@ from kafkascope.evaluate.liveness import (
     producers_silent,
 )
 from kafkascope.model import Liveness
-from kafkascope.monitor.client_monitor import backlog_of, compress_append, error_word
-from kafkascope.sources.collector import TargetFreshness
+from kafkascope.monitor.clients import backlog_of, compress_append, error_word
+from kafkascope.sources.jmx.collector import TargetFreshness
 
 NOW = 1_800_000_000.0
 TH = Thresholds(hung_poll_seconds=30, max_poll_interval=300, producer_stuck_seconds=30)

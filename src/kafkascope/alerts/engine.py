@@ -34,7 +34,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kafkascope.alerts.model import (
+from kafkascope.alerts.alert import (
     Alert,
     AlertState,
     Finding,

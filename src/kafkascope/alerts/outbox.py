@@ -37,8 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kafkascope.alerts.model import Alert, Notification, NotificationKind
-from kafkascope.alerts.notifiers import Notifier
+from kafkascope.alerts.alert import Alert, Notification, NotificationKind
+from kafkascope.alerts.notify import Notifier
 from kafkascope.clock import Clock
 from kafkascope.errors import NotifyError
 from kafkascope.store.db import Database

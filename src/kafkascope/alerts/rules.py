@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from kafkascope.alerts.model import Finding, Labels, Matcher, Severity, make_labels
+from kafkascope.alerts.alert import Finding, Labels, Matcher, Severity, make_labels
 from kafkascope.errors import ConfigError
 from kafkascope.model import Liveness, Status
 

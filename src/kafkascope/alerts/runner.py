@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from kafkascope.alerts.alert import Alert, AlertState, Matcher, Notification, Severity, Silence
 from kafkascope.alerts.engine import AlertEngine
-from kafkascope.alerts.model import Alert, AlertState, Matcher, Notification, Severity, Silence
-from kafkascope.alerts.notifiers import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
+from kafkascope.alerts.inputs import CounterLog, build_views
+from kafkascope.alerts.notify import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
 from kafkascope.alerts.outbox import Outbox
 from kafkascope.alerts.routing import Route, route
 from kafkascope.alerts.rules import (
@@ -30,7 +31,6 @@ from kafkascope.alerts.rules import (
     evaluate_builtin,
     evaluate_user_rule,
 )
-from kafkascope.alerts.views import CounterLog, build_views
 from kafkascope.clock import Clock
 from kafkascope.config import (
     AlertsConfig,

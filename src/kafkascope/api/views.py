@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafkascope.monitor.broker_monitor import BrokerRow, TopicRow
-from kafkascope.monitor.client_monitor import ClientReport
-from kafkascope.monitor.lag_monitor import GroupReport
+from kafkascope.monitor.brokers import BrokerRow, TopicRow
+from kafkascope.monitor.clients import ClientReport
+from kafkascope.monitor.lag import GroupReport
 from kafkascope.monitor.live import ClusterLive
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from kafkascope.monitor.broker_monitor import BrokerReport
-from kafkascope.monitor.client_monitor import ClientReport
-from kafkascope.monitor.lag_monitor import LagReport
+from kafkascope.monitor.brokers import BrokerReport
+from kafkascope.monitor.clients import ClientReport
+from kafkascope.monitor.lag import LagReport
 
 
 @dataclass

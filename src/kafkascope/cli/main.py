@@ -8,15 +8,15 @@ import sys
 
 import typer
 
-from kafkascope.alerts_cli import alerts as alerts_command
-from kafkascope.clients_cli import clients as clients_command
-from kafkascope.config_cli import check_config
+from kafkascope.cli.alerts import alerts as alerts_command
+from kafkascope.cli.clients import clients as clients_command
+from kafkascope.cli.config import check_config
+from kafkascope.cli.jmx import app as jmx_app
+from kafkascope.cli.lag import register as register_lag_commands
+from kafkascope.cli.notify import test_notify
+from kafkascope.cli.serve import serve
 from kafkascope.errors import KafkascopeError
-from kafkascope.jmx_cli import app as jmx_app
-from kafkascope.lag_cli import register as register_lag_commands
-from kafkascope.notify_cli import test_notify
 from kafkascope.sandbox.cli import app as sandbox_app
-from kafkascope.serve_cli import serve
 
 app = typer.Typer(
     help="kafkascope: Kafka monitoring that reaches people.",

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any, cast
 
 from kafkascope.errors import KafkascopeError, SourceError
-from kafkascope.sources.kafka_admin import (
+from kafkascope.sources.kafka.admin import (
     ClusterInfo,
     GroupDescription,
     GroupListing,
@@ -76,7 +76,7 @@ class IsolatedAdmin:
 
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kafkascope.sources.admin_worker"],
+            [sys.executable, "-m", "kafkascope.sources.kafka.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # the worker's log lines go where ours go
@@ -227,7 +227,7 @@ ALLOWED = frozenset(
 
 def worker_main() -> None:
     """The child: build one KafkaAdmin, answer calls until told to close or stdin ends."""
-    from kafkascope.sources.kafka_admin import KafkaAdmin
+    from kafkascope.sources.kafka.admin import KafkaAdmin
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

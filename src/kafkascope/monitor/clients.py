@@ -66,15 +66,15 @@ from kafkascope.evaluate.liveness import (
     producers_silent,
 )
 from kafkascope.model import Liveness, Sample
-from kafkascope.sources.collector import (
+from kafkascope.sources.discovery import ClientTarget
+from kafkascope.sources.jmx.collector import (
     ClientFreshness,
     CollectResult,
     JmxCollector,
     TargetFreshness,
 )
-from kafkascope.sources.discovery import ClientTarget
-from kafkascope.sources.jmx import JmxEndpoint
-from kafkascope.sources.kafka_admin import (
+from kafkascope.sources.jmx.connection import JmxEndpoint
+from kafkascope.sources.kafka.admin import (
     PEEK_GROUP,
     GroupDescription,
     GroupListing,
@@ -118,7 +118,7 @@ PROBE_REFRESH = 600.0
 
 
 class ClusterReader(Protocol):
-    """The admin calls the monitor makes (:class:`~kafkascope.sources.kafka_admin.KafkaAdmin`)."""
+    """The admin calls the monitor makes (:class:`~kafkascope.sources.kafka.admin.KafkaAdmin`)."""
 
     def groups(self) -> list[GroupListing]: ...
 

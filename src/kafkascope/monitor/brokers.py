@@ -16,10 +16,10 @@ from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import ClusterConfig
 from kafkascope.errors import KafkascopeError
 from kafkascope.model import Sample
-from kafkascope.sources.admin_worker import IsolatedAdmin
-from kafkascope.sources.broker_targets import BrokerNode, plan_broker_targets
-from kafkascope.sources.collector import CollectResult, JmxCollector, TargetFreshness
-from kafkascope.sources.kafka_admin import KafkaAdmin, TopicInfo
+from kafkascope.sources.jmx.broker_targets import BrokerNode, plan_broker_targets
+from kafkascope.sources.jmx.collector import CollectResult, JmxCollector, TargetFreshness
+from kafkascope.sources.kafka.admin import KafkaAdmin, TopicInfo
+from kafkascope.sources.kafka.worker import IsolatedAdmin
 
 log = logging.getLogger(__name__)
 

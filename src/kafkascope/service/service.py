@@ -26,15 +26,15 @@ from kafkascope.config import ClusterConfig, Config, split_host_port
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.evaluate.liveness import Thresholds
 from kafkascope.model import LIVENESS_CODE
-from kafkascope.monitor.broker_monitor import BrokerMonitor, BrokerReport
-from kafkascope.monitor.client_monitor import ClientMonitor, ClientReport
-from kafkascope.monitor.lag_monitor import LagMonitor, LagReport
+from kafkascope.monitor.brokers import BrokerMonitor, BrokerReport
+from kafkascope.monitor.clients import ClientMonitor, ClientReport
+from kafkascope.monitor.lag import LagMonitor, LagReport
 from kafkascope.monitor.live import ClusterLive, LiveState
 from kafkascope.scheduler import Job, Scheduler
-from kafkascope.sources.admin_worker import IsolatedAdmin
-from kafkascope.sources.collector import JmxCollector
 from kafkascope.sources.discovery import Discovery, parse_port_range
-from kafkascope.sources.jmx import JmxEndpoint
+from kafkascope.sources.jmx.collector import JmxCollector
+from kafkascope.sources.jmx.connection import JmxEndpoint
+from kafkascope.sources.kafka.worker import IsolatedAdmin
 from kafkascope.store.db import Database
 from kafkascope.store.history import History, Point, Retention
 

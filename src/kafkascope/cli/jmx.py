@@ -17,9 +17,9 @@ import typer
 
 from kafkascope.errors import ConfigError
 from kafkascope.model import Sample
-from kafkascope.sources.catalog import default_catalog
-from kafkascope.sources.collector import TargetReader
-from kafkascope.sources.jmx import JmxConnection, JmxEndpoint
+from kafkascope.sources.jmx.catalog import default_catalog
+from kafkascope.sources.jmx.collector import TargetReader
+from kafkascope.sources.jmx.connection import JmxConnection, JmxEndpoint
 
 app = typer.Typer(
     help="Read JMX from one JVM (HOST:PORT): its domains, MBeans by pattern, or the catalog.",

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from kafkascope.alerts.model import Alert, AlertState, Notification, Severity, fingerprint
+from kafkascope.alerts.alert import Alert, AlertState, Notification, Severity, fingerprint
 from kafkascope.alerts.runner import build_notifiers
 from kafkascope.config import Config, load_config
 from kafkascope.errors import ConfigError, NotifyError

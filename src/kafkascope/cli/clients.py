@@ -30,11 +30,11 @@ import typer
 from kafkascope.config import ClusterConfig, load_config
 from kafkascope.errors import ConfigError
 from kafkascope.evaluate.liveness import Thresholds
-from kafkascope.monitor.client_monitor import SEVERITY, ClientMonitor, ClientReport
-from kafkascope.sources.collector import Backoff, JmxCollector
+from kafkascope.monitor.clients import SEVERITY, ClientMonitor, ClientReport
 from kafkascope.sources.discovery import Discovery, parse_port_range
-from kafkascope.sources.jmx import JmxEndpoint
-from kafkascope.sources.kafka_admin import KafkaAdmin
+from kafkascope.sources.jmx.collector import Backoff, JmxCollector
+from kafkascope.sources.jmx.connection import JmxEndpoint
+from kafkascope.sources.kafka.admin import KafkaAdmin
 
 __all__ = [
     "DEFAULT_SAMPLE",

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import Sample
-from kafkascope.sources.catalog import (
+from kafkascope.sources.jmx.catalog import (
     BeanSpec,
     Catalog,
     CatalogSet,
@@ -39,7 +39,13 @@ from kafkascope.sources.catalog import (
     parse_object_name,
     snake_case,
 )
-from kafkascope.sources.jmx import BeanName, JmxConnection, JmxEndpoint, Value, _to_python
+from kafkascope.sources.jmx.connection import (
+    BeanName,
+    JmxConnection,
+    JmxEndpoint,
+    Value,
+    _to_python,
+)
 
 T = TypeVar("T")
 

@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from kafkascope.alerts.model import Notification, Severity
+from kafkascope.alerts.alert import Notification, Severity
 from kafkascope.errors import NotifyError
 
 __all__ = [

@@ -48,7 +48,6 @@ import hmac
 import json
 import os
 import re
-import sys
 import tomllib
 import types
 import typing
@@ -1845,7 +1844,3 @@ def render_reference() -> str:
             )
         parts.append("")
     return "\n".join(parts).rstrip("\n") + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render_reference())

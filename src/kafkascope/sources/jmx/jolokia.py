@@ -35,9 +35,9 @@ import httpx
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import Sample
-from kafkascope.sources.catalog import Catalog, CatalogSet, default_catalog, parse_object_name
-from kafkascope.sources.collector import BeanValues, bulk_samples
-from kafkascope.sources.jmx import Value
+from kafkascope.sources.jmx.catalog import Catalog, CatalogSet, default_catalog, parse_object_name
+from kafkascope.sources.jmx.collector import BeanValues, bulk_samples
+from kafkascope.sources.jmx.connection import Value
 
 DEFAULT_PATH = "/jolokia/"
 

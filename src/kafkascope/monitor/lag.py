@@ -66,7 +66,7 @@ from kafkascope.evaluate.lag import (
 )
 from kafkascope.evaluate.lag_time import DEFAULT_TABLE_LIMIT, LagTable, best_lag_seconds
 from kafkascope.model import Status
-from kafkascope.sources.kafka_admin import (
+from kafkascope.sources.kafka.admin import (
     GroupDescription,
     GroupListing,
     GroupMember,
@@ -102,7 +102,7 @@ EXACT_RETRY_SECONDS = 60.0
 
 
 class OffsetReader(Protocol):
-    """What the monitor reads from a cluster: :class:`~kafkascope.sources.kafka_admin.
+    """What the monitor reads from a cluster: :class:`~kafkascope.sources.kafka.admin.
     KafkaAdmin` in production, recorded answers in unit tests."""
 
     def groups(self) -> list[GroupListing]: ...

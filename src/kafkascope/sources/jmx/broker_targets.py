@@ -21,7 +21,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from kafkascope.errors import ConfigError, SourceError, Timeout, Unreachable
-from kafkascope.sources.jmx import JmxEndpoint
+from kafkascope.sources.jmx.connection import JmxEndpoint
 
 Override = str | int
 

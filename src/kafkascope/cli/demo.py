@@ -14,10 +14,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from kafkascope.app import Service
 from kafkascope.config import load_config
 from kafkascope.errors import KafkascopeError
 from kafkascope.sandbox import cluster, procs
+from kafkascope.service.service import Service
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +80,6 @@ def _port(wanted: int) -> int:
 
 
 if __name__ == "__main__":
-    from kafkascope.cli import leave
+    from kafkascope.cli.main import leave
 
     leave(main())

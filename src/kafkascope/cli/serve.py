@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from kafkascope.app import Service, with_overrides
 from kafkascope.config import load_config, split_host_port
 from kafkascope.errors import ConfigError
+from kafkascope.service.service import Service, with_overrides
 
 
 def serve(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
-from kafkascope.sources import jvm
+from kafkascope.sources.jmx import jvm
 
 T = TypeVar("T")
 

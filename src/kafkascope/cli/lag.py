@@ -32,8 +32,8 @@ import typer
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import LagConfig, load_config
 from kafkascope.errors import ConfigError
-from kafkascope.monitor.lag_monitor import GroupReport, LagMonitor, LagReport
-from kafkascope.sources.kafka_admin import KafkaAdmin
+from kafkascope.monitor.lag import GroupReport, LagMonitor, LagReport
+from kafkascope.sources.kafka.admin import KafkaAdmin
 
 __all__ = [
     "ReportSource",

@@ -36,10 +36,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import MetricKind, Sample
-from kafkascope.sources.catalog import Catalog, CatalogSet, default_catalog, parse_object_name
-from kafkascope.sources.collector import BeanValues, bulk_samples
-from kafkascope.sources.jmx import Value
-from kafkascope.sources.jolokia import select_sets
+from kafkascope.sources.jmx.catalog import Catalog, CatalogSet, default_catalog, parse_object_name
+from kafkascope.sources.jmx.collector import BeanValues, bulk_samples
+from kafkascope.sources.jmx.connection import Value
+from kafkascope.sources.jmx.jolokia import select_sets
 
 FAMILY = "kafkascope_mbean"
 STATE_FAMILY = "kafkascope_mbean_state"
@@ -92,7 +92,7 @@ def exporter_config(
     config["includeObjectNames"] = list(include)
     config["rules"] = rules
     header = (
-        "# Written by kafkascope.sources.prometheus.exporter_config from the catalog sets "
+        "# Written by kafkascope.sources.jmx.prometheus.exporter_config from the catalog sets "
         f"{', '.join(s.name for s in chosen)}.\n"
         "# kafkascope's PrometheusReader maps these samples back to catalog metrics.\n"
     )

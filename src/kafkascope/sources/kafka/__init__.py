@@ -1,0 +1,1 @@
+"""Reading cluster state over the Kafka protocol, isolated in a worker process."""
