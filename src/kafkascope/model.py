@@ -86,3 +86,27 @@ class Sample:
     @property
     def client_id(self) -> str | None:
         return self.label("client_id")
+
+
+class Severity(enum.Enum):
+    """How loud an alert is. ``rank`` orders them: a higher rank is worse."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """``"warning"`` (any case) → ``Severity.WARNING``; an error lists the valid names."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            valid = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {text!r}; use one of: {valid}") from None
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}

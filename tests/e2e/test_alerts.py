@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kafkascope.alerts.rules import BUILTIN_RULES
+from kafkascope.alerts.pack import BUILTIN_RULES
 from kafkascope.sandbox import cluster, probe, procs
 from kafkascope.sandbox.state import SandboxState
 from tests.conftest import ClientFactory

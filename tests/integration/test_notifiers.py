@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kafkascope.alerts.alert import Alert, AlertState, Notification, Severity, make_labels
+from kafkascope.alerts.alert import Alert, AlertState, Notification, make_labels
 from kafkascope.alerts.notify import (
     EmailNotifier,
     Notifier,
@@ -32,6 +32,7 @@ from kafkascope.alerts.outbox import Backoff, Outbox
 from kafkascope.alerts.routing import Route, route
 from kafkascope.clock import FakeClock
 from kafkascope.errors import NotifyError
+from kafkascope.model import Severity
 from kafkascope.sandbox.procs import free_port
 from kafkascope.store.db import Database
 from tests.receivers import SMTP_PASSWORD, SMTP_USER, SmtpServer

@@ -23,13 +23,14 @@ from kafkascope.alerts.alert import (
     Finding,
     Matcher,
     Notification,
-    Severity,
     Silence,
     fingerprint,
     make_labels,
 )
 from kafkascope.alerts.engine import AlertEngine, UnknownAlert
-from kafkascope.alerts.rules import BUILTIN_RULES, Comparator, UserRule
+from kafkascope.alerts.pack import BUILTIN_RULES
+from kafkascope.alerts.rules import Comparator, UserRule
+from kafkascope.model import Severity
 
 T0 = 1_700_000_000.0
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from kafkascope.alerts.alert import Finding, Matcher, Severity
+from kafkascope.alerts.alert import Finding, Matcher
+from kafkascope.alerts.pack import BUILTIN_RULES, RuleSpec
 from kafkascope.alerts.rules import (
-    BUILTIN_RULES,
     BrokerMetric,
     BrokerView,
     ClientCounter,
@@ -28,7 +28,6 @@ from kafkascope.alerts.rules import (
     GroupView,
     MetricSample,
     RuleOverride,
-    RuleSpec,
     TopicView,
     UserRule,
     apply_overrides,
@@ -37,7 +36,7 @@ from kafkascope.alerts.rules import (
     evaluate_user_rule,
 )
 from kafkascope.errors import ConfigError
-from kafkascope.model import Liveness, Status
+from kafkascope.model import Liveness, Severity, Status
 
 NOW = 1_700_000_000.0
 PACK = {r.name: r for r in BUILTIN_RULES}

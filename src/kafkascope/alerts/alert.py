@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kafkascope.model import Severity
+
 __all__ = [
     "PSEUDO_LABELS",
     "Alert",
@@ -47,30 +49,6 @@ NotificationKind = Literal["firing", "resolved", "repeat"]
 
 #: Names a silence matcher can use besides an alert's own labels.
 PSEUDO_LABELS = ("rule", "severity")
-
-
-class Severity(enum.Enum):
-    """How loud an alert is. ``rank`` orders them: a higher rank is worse."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        """``"warning"`` (any case) → ``Severity.WARNING``; an error lists the valid names."""
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            valid = ", ".join(s.value for s in cls)
-            raise ValueError(f"unknown severity {text!r}; use one of: {valid}") from None
-
-
-_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class AlertState(enum.Enum):

@@ -37,7 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from kafkascope.alerts.alert import Matcher, Notification, Severity
+from kafkascope.alerts.alert import Matcher, Notification
+from kafkascope.model import Severity
 
 __all__ = ["Route", "route", "routing_severity"]
 

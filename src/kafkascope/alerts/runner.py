@@ -15,17 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from kafkascope.alerts.alert import Alert, AlertState, Matcher, Notification, Severity, Silence
+from kafkascope.alerts.alert import Alert, AlertState, Matcher, Notification, Silence
 from kafkascope.alerts.engine import AlertEngine
 from kafkascope.alerts.inputs import CounterLog, build_views
 from kafkascope.alerts.notify import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
 from kafkascope.alerts.outbox import Outbox
+from kafkascope.alerts.pack import BUILTIN_RULES, RuleSpec
 from kafkascope.alerts.routing import Route, route
 from kafkascope.alerts.rules import (
-    BUILTIN_RULES,
     RULE_SOURCE,
     USER_RULE_SOURCES,
-    RuleSpec,
     UserRule,
     apply_overrides,
     evaluate_builtin,
@@ -39,7 +38,7 @@ from kafkascope.config import (
     SlackReceiver,
     WebhookReceiver,
 )
-from kafkascope.model import Sample
+from kafkascope.model import Sample, Severity
 from kafkascope.monitor.live import ClusterLive, LiveState
 from kafkascope.store.db import Database
 

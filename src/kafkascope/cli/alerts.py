@@ -24,11 +24,12 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from kafkascope.alerts.alert import Alert, Severity
+from kafkascope.alerts.alert import Alert
 from kafkascope.alerts.runner import STATE_KEY, alert_rows
 from kafkascope.cli.lag import format_seconds, render_table
 from kafkascope.config import Config, load_config, split_host_port
 from kafkascope.errors import ConfigError, KafkascopeError
+from kafkascope.model import Severity
 
 __all__ = ["AlertListing", "alerts", "from_service", "from_store", "render_alerts"]
 

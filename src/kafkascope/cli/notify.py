@@ -16,10 +16,11 @@ from typing import Annotated
 
 import typer
 
-from kafkascope.alerts.alert import Alert, AlertState, Notification, Severity, fingerprint
+from kafkascope.alerts.alert import Alert, AlertState, Notification, fingerprint
 from kafkascope.alerts.runner import build_notifiers
 from kafkascope.config import Config, load_config
 from kafkascope.errors import ConfigError, NotifyError
+from kafkascope.model import Severity
 
 __all__ = ["pick_receivers", "test_notification", "test_notify"]
 

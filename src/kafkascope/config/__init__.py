@@ -74,7 +74,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from kafkascope.alerts.rules import BUILTIN_RULES as _BUILTIN_RULE_SPECS
+from kafkascope.alerts.pack import BUILTIN_RULES as _BUILTIN_RULE_SPECS
 from kafkascope.errors import ConfigError
 
 __all__ = [

@@ -43,8 +43,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from kafkascope.alerts.alert import Notification, Severity
+from kafkascope.alerts.alert import Notification
 from kafkascope.errors import NotifyError
+from kafkascope.model import Severity
 
 __all__ = [
     "WEBHOOK_BODY_VERSION",
