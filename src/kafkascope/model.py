@@ -110,3 +110,7 @@ class Severity(enum.Enum):
 
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+#: ``(topic, partition)``: how every per-partition map is keyed (offsets, lag, owners).
+TopicPartitionKey = tuple[str, int]
