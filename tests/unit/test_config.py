@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from kafkascope.cli.config import summarize
 from kafkascope.config import (
-    BUILTIN_RULES,
+    RULE_DESCRIPTIONS,
     Config,
     EmailReceiver,
     Secret,
@@ -599,6 +599,58 @@ def test_bad_host_ports_say_why(text: str, why: str) -> None:
         split_host_port(text)
 
 
+# --------------------------------------------------------------------------- [clusters.jmx] source
+
+JMX_SOURCE_FIX = "Fix: use one of 'jmx', 'jolokia' or 'prometheus'."
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "expected"),
+    [
+        ("", {}, "jmx"),
+        ('source = "jmx"\n', {}, "jmx"),
+        ('source = "jolokia"\n', {}, "jolokia"),
+        ('source = "prometheus"\n', {}, "prometheus"),
+        ('source = "Jolokia"\n', {}, "jolokia"),
+        ("", {"KAFKASCOPE_CLUSTERS__PROD__JMX__SOURCE": "prometheus"}, "prometheus"),
+        ('source = "jolokia"\n', {"KAFKASCOPE_CLUSTERS__PROD__JMX__SOURCE": "jmx"}, "jmx"),
+    ],
+)
+def test_jmx_source_values(tmp_path: Path, table: str, env: dict[str, str], expected: str) -> None:
+    path = write(tmp_path, MINIMAL + "[clusters.jmx]\nbroker_port = 8778\n" + table)
+    assert load_config(path, env=env).cluster("prod").jmx.source == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "where", "what"),
+    [
+        ('source = "jolokai"\n', {}, "k.toml:6: ", "'jolokai' is not allowed."),
+        ('source = "http"\n', {}, "k.toml:6: ", "'http' is not allowed."),
+        ("source = 1\n", {}, "k.toml:6: ", "1 is not allowed."),
+        (
+            "",
+            {"KAFKASCOPE_CLUSTERS__PROD__JMX__SOURCE": "rmi"},
+            "environment variable KAFKASCOPE_CLUSTERS__PROD__JMX__SOURCE: ",
+            "'rmi' is not allowed.",
+        ),
+    ],
+)
+def test_bad_jmx_source_names_key_and_fix(
+    tmp_path: Path, table: str, env: dict[str, str], where: str, what: str
+) -> None:
+    path = write(tmp_path, MINIMAL + "[clusters.jmx]\nbroker_port = 8778\n" + table)
+    message = error_of(path, env)
+    assert where in message
+    assert f"clusters[0].jmx.source: {what} {JMX_SOURCE_FIX}" in message
+
+
+def test_jmx_source_is_documented() -> None:
+    section = _section(render_reference(), "[clusters.jmx]")
+    row = next(line for line in section.splitlines() if line.startswith("| `source` |"))
+    for part in ("`jmx`", "`jolokia`", "`prometheus`", "KAFKASCOPE_CLUSTERS__<NAME>__JMX__SOURCE"):
+        assert part in row
+
+
 # --------------------------------------------------------------------------- the reference
 
 
@@ -647,7 +699,7 @@ def test_every_setting_is_documented() -> None:
             key = info.alias or name
             assert info.description, f"{heading} {key} has no description"
             assert f"\n| `{key}` |" in section, f"{key} missing under {heading}"
-    for rule in BUILTIN_RULES:
+    for rule in RULE_DESCRIPTIONS:
         assert f"| `{rule}` |" in reference
 
 

@@ -14,7 +14,7 @@ import typer
 from pydantic import BaseModel
 
 from kafkascope.config import (
-    BUILTIN_RULES,
+    RULE_DESCRIPTIONS,
     ClusterConfig,
     Config,
     EmailReceiver,
@@ -153,7 +153,7 @@ def summarize(config: Config) -> str:
         lines.append("  none: every alert goes to every receiver")
     disabled = [name for name, o in alerts.rules.items() if not o.enabled]
     lines.append(
-        f"rules: {len(BUILTIN_RULES)} built-in ({len(alerts.rules)} overridden"
+        f"rules: {len(RULE_DESCRIPTIONS)} built-in ({len(alerts.rules)} overridden"
         + (f", disabled: {', '.join(disabled)}" if disabled else "")
         + f"), {len(alerts.custom_rules)} custom"
         + "".join(

@@ -1,0 +1,251 @@
+"""The ``[alerts]`` settings: overrides of the built-in rules, custom rules, routes and
+receivers.
+
+Kept apart from :mod:`kafkascope.config.schema` because it is a world of its own (it checks
+rule names against the rule pack and route targets against the receivers). Its types carry
+a ``Config`` suffix where the alert engine has a type of the same idea
+(:class:`RuleOverrideConfig` vs ``kafkascope.alerts`` ``RuleOverride``,
+:class:`RouteConfig` vs ``kafkascope.alerts.routing.Route``). The only thing of
+``kafkascope.alerts`` imported here is the data-only rule pack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from kafkascope.alerts.pack import BUILTIN_RULES
+from kafkascope.config.tables import Settings
+from kafkascope.config.values import (
+    REFERENCE_DOC,
+    Comparator,
+    Duration,
+    EmailAddress,
+    HttpUrl,
+    Name,
+    Port,
+    Secret,
+    SeverityName,
+    one_or_many,
+    problem,
+    unknown_name,
+)
+
+#: Built-in rule name → what it fires on: the names ``[alerts.rules.NAME]`` accepts, so a
+#: misspelt override is an error at load rather than being ignored.
+RULE_DESCRIPTIONS: Mapping[str, str] = {r.name: r.description for r in BUILTIN_RULES}
+
+
+class RuleOverrideConfig(Settings):
+    """Changes to one built-in rule (`[alerts.rules.NAME]`); unset keys keep its defaults."""
+
+    enabled: bool = Field(default=True, description="false turns the rule off.")
+    severity: SeverityName | None = Field(default=None, description="info, warning or critical.")
+    for_: Duration | None = Field(
+        default=None, alias="for", description="How long the condition must hold before firing."
+    )
+    threshold: float | None = Field(default=None, description="The rule's threshold, in its unit.")
+    critical_threshold: float | None = Field(
+        default=None,
+        description="For rules that escalate (request_handler_idle, produce_latency_p99): "
+        "the threshold at which the alert becomes critical.",
+    )
+    window: Duration | None = Field(
+        default=None,
+        description="For counter rules (unclean_leader_election, producer_errors): how far "
+        "back an increase counts.",
+    )
+
+
+class CustomRule(Settings):
+    """A rule of your own: fires when `metric{labels} comparator threshold` holds for `for`."""
+
+    name: Name = Field(description="Unique alert name.", examples=['"orders-lag-high"'])
+    metric: str = Field(
+        description="A catalog metric name, as on `/metrics` (broker, controller, producer "
+        "and consumer metrics).",
+        examples=['"kafka_consumer_records_lag_max"'],
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Label selector: every label must equal its value. Samples carry their "
+        "`/metrics` labels (`cluster`, `target` and the catalog's own, e.g. `client_id`, "
+        "`topic`), plus `broker` (the node id) on broker metrics and `group` on a group "
+        "member's consumer metrics; the alert fires once per distinct label set.",
+    )
+    comparator: Comparator = Field(description="One of > >= < <= == !=.", examples=['">"'])
+    threshold: float = Field(description="Compared with the metric.", examples=["1000"])
+    for_: Duration = Field(
+        default=0.0, alias="for", description="How long the condition must hold before firing."
+    )
+    severity: SeverityName = Field(default="warning", description="info, warning or critical.")
+    summary: str = Field(default="", description="One line for notifications; default: the rule.")
+
+
+class RouteConfig(Settings):
+    """Which alerts go to which receivers. Every matching route is used; an empty matcher
+    matches everything. With no routes, every alert goes to every receiver."""
+
+    name: Name | None = Field(
+        default=None,
+        description="Optional route name, for `kafkascope test-notify --config FILE NAME`.",
+        examples=['"pager"'],
+    )
+    severity: Annotated[list[SeverityName], BeforeValidator(one_or_many)] = Field(
+        default_factory=list, description="Severities that match; empty: any."
+    )
+    cluster: Annotated[list[str], BeforeValidator(one_or_many)] = Field(
+        default_factory=list, description="Cluster names that match; empty: any."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels the alert must have with these values."
+    )
+    receivers: Annotated[list[str], BeforeValidator(one_or_many)] = Field(
+        min_length=1, description="Receiver names to notify.", examples=['["oncall"]']
+    )
+
+
+class WebhookReceiver(Settings):
+    """POSTs the alert as JSON to a URL."""
+
+    kind: Literal["webhook"] = Field(description="Receiver kind.", examples=['"webhook"'])
+    name: Name = Field(description="Unique receiver name.", examples=['"oncall"'])
+    url: HttpUrl = Field(description="http(s) URL.", examples=['"https://hooks.example.com/k"'])
+    headers: dict[str, Secret] = Field(
+        default_factory=dict,
+        description='Extra HTTP headers, e.g. Authorization = "env:HOOK_TOKEN"; values '
+        "are secrets.",
+    )
+    timeout: Duration = Field(default=10.0, gt=0, description="Bound of one delivery attempt.")
+
+
+class SlackReceiver(Settings):
+    """A Slack incoming webhook."""
+
+    kind: Literal["slack"] = Field(description="Receiver kind.", examples=['"slack"'])
+    name: Name = Field(description="Unique receiver name.", examples=['"slack-kafka"'])
+    webhook_url: Secret = Field(
+        description="The incoming-webhook URL (it is the credential).",
+        examples=['"env:SLACK_WEBHOOK_URL"'],
+    )
+    timeout: Duration = Field(default=10.0, gt=0, description="Bound of one delivery attempt.")
+
+    @model_validator(mode="after")
+    def _https(self) -> SlackReceiver:
+        if not self.webhook_url.reveal().startswith("https://"):
+            raise problem(
+                "is not an https:// URL (value not shown: it is a secret)",
+                "copy the full webhook URL from Slack (https://hooks.slack.com/services/...)",
+                "webhook_url",
+            )
+        return self
+
+
+class EmailReceiver(Settings):
+    """E-mail over SMTP."""
+
+    kind: Literal["email"] = Field(description="Receiver kind.", examples=['"email"'])
+    name: Name = Field(description="Unique receiver name.", examples=['"oncall-mail"'])
+    host: str = Field(description="SMTP server.", examples=['"smtp.example.com"'])
+    port: Port = Field(default=587, description="SMTP port.")
+    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    username: str | None = Field(default=None, description="SMTP login; unset: no authentication.")
+    password: Secret | None = Field(default=None, description="SMTP password.")
+    from_: EmailAddress = Field(
+        alias="from", description="Sender address.", examples=['"kafkascope@example.com"']
+    )
+    to: Annotated[list[EmailAddress], BeforeValidator(one_or_many)] = Field(
+        min_length=1, description="Recipient addresses.", examples=['["oncall@example.com"]']
+    )
+    timeout: Duration = Field(default=30.0, gt=0, description="Bound of one delivery attempt.")
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> EmailReceiver:
+        if self.password is not None and self.username is None:
+            raise problem("a password is set but no username", 'add username = "..."', "username")
+        return self
+
+
+Receiver = Annotated[WebhookReceiver | SlackReceiver | EmailReceiver, Field(discriminator="kind")]
+
+
+class AlertsConfig(Settings):
+    """Alert rules, routes and receivers."""
+
+    repeat_interval: Duration = Field(
+        default=4 * 3600.0, ge=60, description="A still-firing alert is notified again this often."
+    )
+    rules: dict[str, RuleOverrideConfig] = Field(
+        default_factory=dict,
+        description="Overrides of built-in rules by name (`[alerts.rules.NAME]`).",
+    )
+    custom_rules: list[CustomRule] = Field(
+        default_factory=list, description="Your own rules (`[[alerts.custom_rules]]`)."
+    )
+    routes: list[RouteConfig] = Field(
+        default_factory=list, description="Which alerts go to which receivers."
+    )
+    receivers: list[Receiver] = Field(
+        default_factory=list, description="`[[alerts.receivers]]`, each with a `kind`."
+    )
+
+    @model_validator(mode="after")
+    def _references(self) -> AlertsConfig:
+        for name in self.rules:
+            if name not in RULE_DESCRIPTIONS:
+                raise problem(
+                    unknown_name("built-in rule", name, RULE_DESCRIPTIONS),
+                    f"use a name from the rule pack ({REFERENCE_DOC}), or define it under "
+                    "[[alerts.custom_rules]]",
+                    "rules",
+                    name,
+                )
+        seen: set[str] = set()
+        for i, rule in enumerate(self.custom_rules):
+            if rule.name in RULE_DESCRIPTIONS or rule.name in seen:
+                raise problem(
+                    f"rule name '{rule.name}' is already used"
+                    + (" by a built-in rule" if rule.name in RULE_DESCRIPTIONS else ""),
+                    "give the custom rule another name (override a built-in one under "
+                    "[alerts.rules.NAME] instead)",
+                    "custom_rules",
+                    i,
+                    "name",
+                )
+            seen.add(rule.name)
+        names: set[str] = set()
+        for i, receiver in enumerate(self.receivers):
+            if receiver.name in names:
+                raise problem(
+                    f"duplicate receiver name '{receiver.name}'",
+                    "give every [[alerts.receivers]] its own name",
+                    "receivers",
+                    i,
+                    "name",
+                )
+            names.add(receiver.name)
+        route_names: set[str] = set()
+        for i, route in enumerate(self.routes):
+            if route.name is not None:
+                if route.name in route_names:
+                    raise problem(
+                        f"duplicate route name '{route.name}'",
+                        "give every named [[alerts.routes]] its own name",
+                        "routes",
+                        i,
+                        "name",
+                    )
+                route_names.add(route.name)
+            for name in route.receivers:
+                if name not in names:
+                    defined = ", ".join(sorted(names)) or "none"
+                    raise problem(
+                        unknown_name("receiver", name, names),
+                        f"define it in [[alerts.receivers]] or use a defined one ({defined})",
+                        "routes",
+                        i,
+                        "receivers",
+                    )
+        return self
