@@ -98,8 +98,9 @@ def worker(jmx: str) -> int:
     """The kafkascope side, in a process of its own so its RSS is the collector's alone:
     one JMX connection shared by one TargetReader per mode; commands on stdin as for
     JmxScrape.java."""
-    from kafkascope.sources.jmx.collector import BatchingJmxConnection, TargetReader
+    from kafkascope.sources.jmx.batching import BatchingJmxConnection
     from kafkascope.sources.jmx.connection import JmxEndpoint
+    from kafkascope.sources.jmx.reader import TargetReader
 
     endpoint = JmxEndpoint.parse(jmx)
     # The connection TargetReader makes by default, shared by the two readers.

@@ -525,7 +525,7 @@ def synthetic_live(groups: int, partitions: int, members: int, seed: int, now: f
     from kafkascope.monitor.clients import ClientReport, ClientVerdictRow
     from kafkascope.monitor.lag import GroupReport, LagReport
     from kafkascope.monitor.live import ClusterLive, LiveState
-    from kafkascope.sources.kafka.admin import GroupMember, GroupState, GroupType
+    from kafkascope.sources.kafka.values import GroupMember, GroupState, GroupType
 
     rng = random.Random(seed)
     kinds, weights = list(MIX), list(MIX.values())

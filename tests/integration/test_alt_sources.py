@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -23,15 +24,17 @@ from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import MetricKind, Sample
 from kafkascope.sandbox import cluster, jars, probe, procs
 from kafkascope.sandbox.state import SandboxState
+from kafkascope.sources.jmx.batching import BATCH
+from kafkascope.sources.jmx.bulk import Source
 from kafkascope.sources.jmx.catalog import (
     CATALOG_DIR,
     default_catalog,
     load_catalog,
-    parse_object_name,
 )
-from kafkascope.sources.jmx.collector import BATCH, TargetReader
+from kafkascope.sources.jmx.collector import JmxCollector
 from kafkascope.sources.jmx.connection import BeanName, JmxEndpoint, Value
 from kafkascope.sources.jmx.jolokia import JolokiaReader, is_pattern, jolokia_url
+from kafkascope.sources.jmx.object_name import parse_object_name
 from kafkascope.sources.jmx.prometheus import (
     FAMILY,
     PrometheusReader,
@@ -39,6 +42,7 @@ from kafkascope.sources.jmx.prometheus import (
     metrics_url,
     split_keys,
 )
+from kafkascope.sources.jmx.reader import TargetReader
 
 # What a monitored combined KRaft node is read for, the per-partition set included.
 SETS = ("broker", "controller", "jvm", "partition")
@@ -226,6 +230,78 @@ def test_jolokia_nan_values_cost_only_themselves(agent_broker: AgentBroker, tmp_
     listeners = {dict(k[1])["listener"] for k in via_jolokia if k[0] == "t_connections_total"}
     assert listeners == {"PLAINTEXT", "CONTROLLER"}
     assert "kafka_broker_partitions" in names  # the rest of the bulk was not lost
+
+
+# ------------------------------------------------------------------------ as collector targets
+
+
+def agent_endpoint(url: str) -> JmxEndpoint:
+    """The agent's ``host:port``, as a cluster's configuration names it."""
+    parsed = httpx.URL(url)
+    assert parsed.port is not None
+    return JmxEndpoint(host=parsed.host, port=parsed.port)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("source", ["jolokia", "prometheus"])
+def test_collector_reads_a_broker_through_an_agent(
+    agent_broker: AgentBroker, source: Source
+) -> None:
+    """``JmxCollector(source=...)`` reads the broker through its agent: one successful
+    result with the broker's catalog samples, the role JMX finds, and fresh freshness —
+    what the broker monitor gets from a JMX target."""
+    url = agent_broker.jolokia if source == "jolokia" else agent_broker.exporter
+    endpoint = agent_endpoint(url)
+    auth = (USER, PASSWORD) if source == "jolokia" else None
+    collector = JmxCollector(source=source, http_auth=auth, timeout=10.0)
+    try:
+        collector.add(endpoint, sets=SETS)
+        results = collector.collect()
+        fresh = collector.freshness()
+    finally:
+        collector.close()
+    assert [r.target for r in results] == [endpoint.target]
+    result = results[0]
+    assert result.ok and not result.skipped, result.error
+    assert result.identity is not None
+    names = {s.name for s in result.samples}
+    for name in (
+        "kafka_broker_partitions",
+        "kafka_broker_under_replicated_partitions",
+        "kafka_controller_active",
+        "kafka_log_size_bytes",
+        "jvm_heap_used_bytes",
+    ):
+        assert name in names, name
+    assert {s.target for s in result.samples} == {endpoint.target}
+    jmx = TargetReader(JmxEndpoint.parse(agent_broker.jmx), sets=SETS)
+    try:
+        via_jmx = jmx.read()
+    finally:
+        jmx.close()
+    assert result.identity.roles == via_jmx.identity.roles == ("broker", "controller")
+    assert {"broker", "controller", "jvm", "partition"} <= set(result.identity.sets)
+    assert result.identity.clients == ()
+    partitions = ("kafka_broker_partitions", (), MetricKind.GAUGE, "partitions")
+    assert keyed(result.samples)[partitions] == keyed(via_jmx.samples)[partitions]
+    [f] = fresh
+    assert f.target == endpoint.target and f.role == "broker+controller"
+    assert f.failures == 0 and f.last_success is not None
+
+
+@pytest.mark.integration
+def test_collector_backs_off_an_agent_that_refuses_it(agent_broker: AgentBroker) -> None:
+    """Wrong credentials: a failed result, AuthFailed, and the freshness says so."""
+    endpoint = agent_endpoint(agent_broker.jolokia)
+    collector = JmxCollector(source="jolokia", http_auth=(USER, "wrong"), timeout=10.0)
+    try:
+        collector.add(endpoint, sets=["jvm"])
+        [result] = collector.collect()
+        [f] = collector.freshness()
+    finally:
+        collector.close()
+    assert isinstance(result.error, AuthFailed)
+    assert f.error_kind == "auth_failed" and f.failures == 1 and f.next_attempt is not None
 
 
 # ------------------------------------------------------------------------ bad input

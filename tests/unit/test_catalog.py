@@ -15,14 +15,16 @@ from kafkascope.model import MetricKind
 from kafkascope.sources.jmx.catalog import (
     BeanSpec,
     CatalogSet,
-    ObjectNamePattern,
     check_catalog,
     default_catalog,
     drop_legacy_topic_copies,
     load_catalog,
     load_set,
-    parse_object_name,
     parse_set,
+)
+from kafkascope.sources.jmx.object_name import (
+    ObjectNamePattern,
+    parse_object_name,
     quote_value,
     snake_case,
 )

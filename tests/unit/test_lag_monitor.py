@@ -23,7 +23,7 @@ from kafkascope.clock import FakeClock
 from kafkascope.config import LagConfig
 from kafkascope.errors import ConfigError
 from kafkascope.evaluate.lag import OffsetPoint, PartitionWindow
-from kafkascope.model import Status
+from kafkascope.model import Status, TopicPartitionKey
 from kafkascope.monitor.lag import (
     GroupSeen,
     LagMonitor,
@@ -34,7 +34,7 @@ from kafkascope.monitor.lag import (
     offset_moved,
     partition_owners,
 )
-from kafkascope.sources.kafka.admin import (
+from kafkascope.sources.kafka.values import (
     GroupDescription,
     GroupListing,
     GroupMember,
@@ -45,7 +45,6 @@ from kafkascope.sources.kafka.admin import (
 from kafkascope.store.db import Database
 
 T = 1_700_000_000.0
-TP = tuple[str, int]
 Position = tuple[str, int, int]
 
 
@@ -53,7 +52,9 @@ def pts(*rows: tuple[int, float]) -> tuple[OffsetPoint, ...]:
     return tuple(OffsetPoint(o, T + ts, 0) for o, ts in rows)
 
 
-def member(client: str, *tps: TP, target: tuple[TP, ...] | None = None) -> GroupMember:
+def member(
+    client: str, *tps: TopicPartitionKey, target: tuple[TopicPartitionKey, ...] | None = None
+) -> GroupMember:
     return GroupMember(f"{client}-id", client, "10.0.0.1", tuple(tps), None, target)
 
 
@@ -104,7 +105,9 @@ def test_offset_moved(committed: tuple[OffsetPoint, ...], offset: int, moved: bo
         ((member("a", ("t", 0)), member("b", ("t", 0))), {("t", 0): "a"}),
     ],
 )
-def test_partition_owners(members: tuple[GroupMember, ...], expected: dict[TP, str]) -> None:
+def test_partition_owners(
+    members: tuple[GroupMember, ...], expected: dict[TopicPartitionKey, str]
+) -> None:
     owners = partition_owners(members)
     assert {tp: m.client_id for tp, m in owners.items()} == expected
 
@@ -195,8 +198,8 @@ class FakeCluster:
     members or committed offsets (or is in ``extra_listed``), as on a real broker."""
 
     clock: FakeClock
-    committed: dict[str, dict[TP, int]] = field(default_factory=dict)
-    ends: dict[TP, int] = field(default_factory=dict)
+    committed: dict[str, dict[TopicPartitionKey, int]] = field(default_factory=dict)
+    ends: dict[TopicPartitionKey, int] = field(default_factory=dict)
     members: dict[str, tuple[GroupMember, ...]] = field(default_factory=dict)
     stamps: dict[Position, float] = field(default_factory=dict)
     stamp_reads: list[list[Position]] = field(default_factory=list)
@@ -236,7 +239,9 @@ class FakeCluster:
             out[g] = GroupDescription(g, state, kind, 1, "range", False, self.members.get(g, ()))
         return out
 
-    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]:
+    def log_offsets(
+        self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
+    ) -> dict[TopicPartitionKey, int]:
         return {tp: self.ends[tp] for tp in partitions if tp in self.ends}
 
     def record_timestamps(self, positions: Iterable[Position]) -> dict[Position, float | None]:

@@ -1,5 +1,4 @@
-"""The live snapshot → what the rules read: the built-in checks' subjects, the samples
-user rules select from, and when each monitor last reported. Pure: a ClusterLive in.
+"""The live snapshot → the rule pack's views. Pure: a LiveState in, views out.
 
 Counter rules (unclean elections, producer errors) need readings over time; the caller
 keeps them in a :class:`CounterLog` and passes it in.
@@ -8,10 +7,10 @@ keeps them in a :class:`CounterLog` and passes it in.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from kafkascope.alerts.subjects import (
+from kafkascope.alerts.rules import (
     BrokerMetric,
     BrokerView,
     ClientCounter,
@@ -25,17 +24,7 @@ from kafkascope.alerts.subjects import (
     TopicView,
 )
 from kafkascope.model import Sample
-from kafkascope.monitor.brokers import headline_metrics
 from kafkascope.monitor.live import ClusterLive
-
-__all__ = [
-    "BROKER_KEYS",
-    "CONTROLLER_KEYS",
-    "CounterLog",
-    "build_views",
-    "report_times",
-    "rule_samples",
-]
 
 BROKER_KEYS = (
     BrokerMetric.UNDER_REPLICATED,
@@ -65,6 +54,17 @@ class CounterLog:
         return tuple(self.points.get(key, ()))
 
 
+def _broker_metrics(samples: Iterable[Sample]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for s in samples:
+        if s.label("topic"):
+            continue
+        produce_p99 = s.name == BrokerMetric.PRODUCE_P99_MS and s.label("request") == "Produce"
+        if s.name in BROKER_KEYS or s.name in CONTROLLER_KEYS or produce_p99:
+            out[s.name] = s.value
+    return out
+
+
 def build_views(
     live: ClusterLive, counters: CounterLog, lag_threshold: float | None
 ) -> tuple[list[ClusterView], list[BrokerView], list[GroupView], list[ClientView], list[TopicView]]:
@@ -76,7 +76,7 @@ def build_views(
     if b is not None:
         controllers: list[ControllerView] = []
         for row in b.brokers:
-            metrics = headline_metrics(row.samples)
+            metrics = _broker_metrics(row.samples)
             brokers.append(
                 BrokerView(
                     c,
@@ -154,41 +154,3 @@ def build_views(
         for topic, reason in live.clients.silent_topics.items():
             topics.append(TopicView(c, topic, True, reason))
     return clusters, brokers, groups, clients, topics
-
-
-def report_times(cl: ClusterLive) -> dict[str, float | None]:
-    """When each monitor's latest report on ``cl`` was taken (None: none yet), by the
-    source names of ``RULE_SOURCE``."""
-    reports = {"brokers": cl.brokers, "lag": cl.lag, "clients": cl.clients}
-    return {k: r.taken_at if r is not None else None for k, r in reports.items()}
-
-
-def rule_samples(cl: ClusterLive) -> list[Sample]:
-    """Every catalog sample of one cluster for user rules, labelled as on ``/metrics``
-    (``cluster``, ``target``) plus ``broker`` (the node id) on a broker's samples and
-    ``group`` on a consumer's (from its membership), so a rule fires once per broker or
-    client, not once for all of them, and can select a group's consumers."""
-    out: list[Sample] = []
-    if cl.brokers is not None:
-        node = {row.jmx.target: str(row.id) for row in cl.brokers.brokers if row.jmx.target}
-        for s in cl.brokers.samples:
-            extra = {"cluster": cl.name, "target": s.target}
-            if s.target in node:
-                extra["broker"] = node[s.target]
-            out.append(_labelled(s, extra))
-    if cl.clients is not None:
-        group = {(r.target, r.client_id): r.group for r in cl.clients.clients if r.group}
-        for s in cl.clients.samples:
-            extra = {"cluster": cl.name, "target": s.target}
-            g = group.get((s.target, s.label("client_id") or ""))
-            if g:
-                extra["group"] = g
-            out.append(_labelled(s, extra))
-    return out
-
-
-def _labelled(s: Sample, extra: Mapping[str, str]) -> Sample:
-    """``s`` with ``extra`` labels it does not already have."""
-    have = {k for k, _ in s.labels}
-    add = [(k, v) for k, v in extra.items() if k not in have and v]
-    return replace(s, labels=tuple(sorted((*s.labels, *add)))) if add else s

@@ -37,6 +37,9 @@ Beyond Burrow, by construction:
 * every verdict carries lag in seconds (see :mod:`kafkascope.evaluate.lag_time`).
 
 Everything here is pure and in memory; ``now`` (seconds since the epoch) is always passed in.
+
+Size: one concept, Burrow's evaluator with its window recorder, whose rules and the state
+they read must be read together to be checked against Burrow's.
 """
 
 from __future__ import annotations

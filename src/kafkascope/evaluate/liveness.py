@@ -29,9 +29,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from kafkascope.model import Liveness
-
-TopicPartition = tuple[str, int]
+from kafkascope.model import Liveness, TopicPartitionKey
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class ClientObservation:
     first_seen: float | None = None
     last_seen: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
-    assigned: frozenset[TopicPartition] = frozenset()
+    assigned: frozenset[TopicPartitionKey] = frozenset()
     send_total_since: float | None = None
     poll_gap_max_ms: float | None = None
     backlog: int | None = None
@@ -88,7 +86,7 @@ class MemberObservation:
     member_id: str
     client_id: str
     host: str
-    assignment: frozenset[TopicPartition] = frozenset()
+    assignment: frozenset[TopicPartitionKey] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -429,7 +427,7 @@ class GroupHealth:
     group: str
     members: int
     expected: int | None
-    unowned: tuple[TopicPartition, ...]
+    unowned: tuple[TopicPartitionKey, ...]
     rebalances: int
     churn: int
     storm: bool
@@ -450,7 +448,7 @@ def learned_member_count(history: Iterable[int]) -> int | None:
 def group_health(
     group: str,
     members: Sequence[MemberObservation],
-    partitions: Iterable[TopicPartition],
+    partitions: Iterable[TopicPartitionKey],
     expected: int | None,
     rebalances_in_window: int,
     member_ids_seen_in_window: int,

@@ -33,6 +33,9 @@ What it remembers between polls, and why:
 
 Not thread-safe: one poll at a time (the scheduler or a CLI loop calls it). Inside a poll
 the offsets are read on a helper thread while the JVMs are read; :meth:`close` stops it.
+
+Size: one concept, the poll above with the memory it keeps between polls; each step feeds
+the next, so splitting it would scatter one round over several files.
 """
 
 from __future__ import annotations
@@ -54,7 +57,6 @@ from kafkascope.evaluate.liveness import (
     Pairing,
     TargetHealth,
     Thresholds,
-    TopicPartition,
     Verdict,
     group_health,
     join,
@@ -65,7 +67,7 @@ from kafkascope.evaluate.liveness import (
     normalize_host,
     producers_silent,
 )
-from kafkascope.model import Liveness, Sample
+from kafkascope.model import Liveness, Sample, TopicPartitionKey
 from kafkascope.sources.discovery import ClientTarget
 from kafkascope.sources.jmx.collector import (
     ClientFreshness,
@@ -74,12 +76,8 @@ from kafkascope.sources.jmx.collector import (
     TargetFreshness,
 )
 from kafkascope.sources.jmx.connection import JmxEndpoint
-from kafkascope.sources.kafka.admin import (
-    PEEK_GROUP,
-    GroupDescription,
-    GroupListing,
-    TopicInfo,
-)
+from kafkascope.sources.kafka.rdkafka import PEEK_GROUP
+from kafkascope.sources.kafka.values import GroupDescription, GroupListing, TopicInfo
 
 __all__ = [
     "SEVERITY",
@@ -90,7 +88,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TP = TopicPartition
 ClientKey = tuple[str, str, str]  # (target, role, client id)
 
 #: Worst first: how rows are ordered for people, and how a CLI picks its exit status.
@@ -124,13 +121,17 @@ class ClusterReader(Protocol):
 
     def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]: ...
 
-    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TP, int]]: ...
+    def committed_offsets(
+        self, groups: Iterable[str]
+    ) -> dict[str, dict[TopicPartitionKey, int]]: ...
 
     def topics(
         self, include_internal: bool = False, names: Iterable[str] | None = None
     ) -> list[TopicInfo]: ...
 
-    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]: ...
+    def log_offsets(
+        self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
+    ) -> dict[TopicPartitionKey, int]: ...
 
 
 class EndpointFinder(Protocol):
@@ -283,9 +284,9 @@ def client_metric_names(collector: JmxCollector) -> dict[str, tuple[str, str]]:
 
 
 def backlog_of(
-    partitions: Iterable[TP],
-    committed: Mapping[TP, int] | None,
-    ends: Mapping[TP, int],
+    partitions: Iterable[TopicPartitionKey],
+    committed: Mapping[TopicPartitionKey, int] | None,
+    ends: Mapping[TopicPartitionKey, int],
 ) -> int | None:
     """Records waiting in ``partitions``: end offset minus committed offset, summed; None
     when a needed offset is unknown. A partition never committed counts as empty only when
@@ -332,7 +333,7 @@ def _window_delta(points: deque[tuple[float, float]], since: float) -> int:
 @dataclass
 class _ClientMemory:
     metrics: dict[str, float] = field(default_factory=dict)
-    partition_lag: dict[TP, float] = field(default_factory=dict)
+    partition_lag: dict[TopicPartitionKey, float] = field(default_factory=dict)
     send_total: float | None = None
     send_total_since: float | None = None
     gaps: deque[tuple[float, float]] = field(default_factory=deque)
@@ -361,8 +362,8 @@ class _Cluster:
     descriptions: dict[str, GroupDescription] = field(default_factory=dict)
     members: list[MemberObservation] = field(default_factory=list)
     groups_ok: bool = False
-    committed: dict[str, dict[TP, int]] = field(default_factory=dict)
-    ends: dict[TP, int] = field(default_factory=dict)
+    committed: dict[str, dict[TopicPartitionKey, int]] = field(default_factory=dict)
+    ends: dict[TopicPartitionKey, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -410,9 +411,9 @@ class ClientMonitor:
         self._targets: dict[str, _TargetMemory] = {}
         self._groups: dict[str, _GroupMemory] = {}
         self._topic_history: dict[str, list[tuple[float, int]]] = {}
-        self._partitions: dict[str, tuple[TP, ...]] = {}
+        self._partitions: dict[str, tuple[TopicPartitionKey, ...]] = {}
         self._partitions_at: float | None = None
-        self._prev_ends: dict[TP, int] = {}
+        self._prev_ends: dict[TopicPartitionKey, int] = {}
         self._member_hosts: set[str] = set()
         self._pool: cf.ThreadPoolExecutor | None = None
         self._probed_at = float("-inf")
@@ -516,7 +517,7 @@ class ClientMonitor:
         except SourceError as e:
             errors.append(f"end offsets not read: {e}")
 
-    def _topic_partitions(self, state: _Cluster) -> list[TP]:
+    def _topic_partitions(self, state: _Cluster) -> list[TopicPartitionKey]:
         """Every partition of every topic (cached for ``topics_ttl``; re-read at once when
         a group names a topic the cache does not know)."""
         now = self.clock.now()
@@ -581,7 +582,7 @@ class ClientMonitor:
     def _remember(self, mem: _ClientMemory, samples: Sequence[Sample], now: float) -> None:
         """Fold one successful read of a client into its memory."""
         metrics: dict[str, float] = {}
-        lags: dict[TP, float] = {}
+        lags: dict[TopicPartitionKey, float] = {}
         for s in samples:
             if s.name == PARTITION_LAG:
                 topic, partition = s.label("topic"), s.label("partition")
@@ -668,7 +669,7 @@ class ClientMonitor:
         rows += self._silent_targets(observations)
         return rows
 
-    def _ends(self, state: _Cluster) -> dict[TP, int]:
+    def _ends(self, state: _Cluster) -> dict[TopicPartitionKey, int]:
         """End offsets as of the previous poll where known: records that arrived since are
         not yet a sign of a consumer ignoring its work."""
         return {**state.ends, **{tp: e for tp, e in self._prev_ends.items() if tp in state.ends}}

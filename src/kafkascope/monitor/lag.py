@@ -47,26 +47,23 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kafkascope.clock import Clock
 from kafkascope.config import LagConfig
 from kafkascope.evaluate.lag import (
     EndOffset,
-    GroupVerdict,
     OffsetPoint,
-    PartitionVerdict,
     PartitionWindow,
     WindowRecorder,
     evaluate_group,
 )
 from kafkascope.evaluate.lag_time import DEFAULT_TABLE_LIMIT, LagTable, best_lag_seconds
-from kafkascope.model import Status
-from kafkascope.sources.kafka.admin import (
+from kafkascope.model import TopicPartitionKey
+from kafkascope.monitor.lag_report import GroupReport, GroupSeen, LagReport
+from kafkascope.sources.kafka.values import (
     GroupDescription,
     GroupListing,
     GroupMember,
@@ -75,6 +72,7 @@ from kafkascope.sources.kafka.admin import (
     OffsetSnapshot,
 )
 from kafkascope.store.db import Database
+from kafkascope.store.lag_windows import LagChanges, LagWindowStore, SavedLag
 
 __all__ = [
     "GroupReport",
@@ -92,7 +90,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TP = tuple[str, int]
 #: ``(topic, partition, offset)``: one record position.
 Position = tuple[str, int, int]
 
@@ -111,136 +108,11 @@ class OffsetReader(Protocol):
 
     def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]: ...
 
-    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]: ...
+    def log_offsets(
+        self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
+    ) -> dict[TopicPartitionKey, int]: ...
 
     def record_timestamps(self, positions: Iterable[Position]) -> dict[Position, float | None]: ...
-
-
-# ---------------------------------------------------------------------------------------
-# Values
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSeen:
-    """When the monitor saw a group (seconds since the epoch): first, last listed by the
-    brokers (or with committed offsets), and last with at least one member."""
-
-    first_seen: float
-    last_seen: float
-    last_member_seen: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupReport:
-    """One group at one poll: the brokers' view (state, type, coordinator, members) beside
-    the lag verdict. ``lag_seconds`` is the worst partition's; ``end_offsets`` the latest log
-    end of each of its partitions. ``first_seen``/``last_seen`` are None only for a group
-    the monitor never saw (status NOTFOUND)."""
-
-    group: str
-    state: GroupState
-    type: GroupType
-    coordinator: int | None
-    verdict: GroupVerdict
-    lag_seconds: float | None
-    members: tuple[GroupMember, ...]
-    first_seen: float | None
-    last_seen: float | None
-    last_member_seen: float | None
-    expired: bool
-    end_offsets: Mapping[TP, int] = field(default_factory=dict)
-
-    @property
-    def status(self) -> Status:
-        return self.verdict.status
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, Burrow-like (statuses by name, times in seconds since the epoch)."""
-        v = self.verdict
-        return {
-            "group": self.group,
-            "status": v.status.name,
-            "state": self.state.value,
-            "type": self.type.value,
-            "coordinator": self.coordinator,
-            "complete": v.complete,
-            "partition_count": v.partition_count,
-            "total_lag": v.total_lag,
-            "lag_seconds": self.lag_seconds,
-            "max_lag": _partition_dict(v.max_lag, self.end_offsets) if v.max_lag else None,
-            "expired": self.expired,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "last_member_seen": self.last_member_seen,
-            "members": [
-                {
-                    "member_id": m.member_id,
-                    "client_id": m.client_id,
-                    "host": m.host,
-                    "assignment": [{"topic": t, "partition": p} for t, p in m.assignment],
-                }
-                for m in self.members
-            ],
-            "partitions": [_partition_dict(p, self.end_offsets) for p in v.partitions],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class LagReport:
-    """Every visible group of one cluster, judged at ``taken_at``."""
-
-    cluster: str
-    taken_at: float
-    groups: dict[str, GroupReport]
-
-    def group(self, name: str) -> GroupReport:
-        """The group's report; a NOTFOUND report when the monitor has never seen it."""
-        found = self.groups.get(name)
-        if found is not None:
-            return found
-        return GroupReport(
-            group=name,
-            state=GroupState.DEAD,
-            type=GroupType.UNKNOWN,
-            coordinator=None,
-            verdict=evaluate_group(name, None, self.taken_at),
-            lag_seconds=None,
-            members=(),
-            first_seen=None,
-            last_seen=None,
-            last_member_seen=None,
-            expired=False,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cluster": self.cluster,
-            "taken_at": self.taken_at,
-            "groups": [self.groups[g].to_dict() for g in sorted(self.groups)],
-        }
-
-
-def _point_dict(p: OffsetPoint | None) -> dict[str, Any] | None:
-    return None if p is None else {"offset": p.offset, "timestamp": p.timestamp, "lag": p.lag}
-
-
-def _partition_dict(v: PartitionVerdict, ends: Mapping[TP, int]) -> dict[str, Any]:
-    return {
-        "topic": v.topic,
-        "partition": v.partition,
-        "status": v.status.name,
-        "committed": v.end.offset if v.end is not None else None,
-        "end_offset": ends.get((v.topic, v.partition)),
-        "lag": v.current_lag,
-        "lag_seconds": v.lag_seconds,
-        "owner": v.owner,
-        "client_id": v.client_id,
-        "complete": v.complete,
-        "fill": v.fill,
-        "start": _point_dict(v.start),
-        "end": _point_dict(v.end),
-    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,10 +126,10 @@ def offset_moved(committed: Sequence[OffsetPoint], offset: int) -> bool:
     return not committed or committed[-1].offset != offset
 
 
-def partition_owners(members: Iterable[GroupMember]) -> dict[TP, GroupMember]:
+def partition_owners(members: Iterable[GroupMember]) -> dict[TopicPartitionKey, GroupMember]:
     """The member owning each partition. A KIP-848 member still reconciling has no current
     assignment yet: its target assignment is what it is about to own."""
-    owners: dict[TP, GroupMember] = {}
+    owners: dict[TopicPartitionKey, GroupMember] = {}
     for m in members:
         assigned = m.assignment or m.target_assignment or ()
         for tp in assigned:
@@ -312,7 +184,7 @@ def exact_positions(
 
 
 # ---------------------------------------------------------------------------------------
-# Persistence: one JSON document per row of migration 1's tables
+# Persistence: one JSON document per row (the rows are kafkascope.store.lag_windows')
 # ---------------------------------------------------------------------------------------
 
 
@@ -333,62 +205,6 @@ def _end_data(window: Sequence[EndOffset], table: LagTable | None) -> str:
             "table": table.to_dict() if table is not None else None,
         }
     )
-
-
-@dataclass
-class _Changes:
-    """What one poll changed, written in one transaction."""
-
-    cluster: str
-    windows: list[tuple[str, str, int, str, float]] = field(default_factory=list)
-    ends: list[tuple[str, int, str, float]] = field(default_factory=list)
-    seen: list[tuple[str, float, float, float | None]] = field(default_factory=list)
-    forget_groups: list[str] = field(default_factory=list)
-    forget_topics: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.windows or self.ends or self.seen or self.forget_groups or self.forget_topics
-        )
-
-    def apply(self, conn: sqlite3.Connection) -> None:
-        c = self.cluster
-        conn.executemany(
-            "INSERT INTO lag_windows (cluster, group_id, topic, partition, data, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cluster, group_id, topic, partition) "
-            "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-            [(c, *row) for row in self.windows],
-        )
-        conn.executemany(
-            "INSERT INTO end_offset_tables (cluster, topic, partition, data, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster, topic, partition) "
-            "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-            [(c, *row) for row in self.ends],
-        )
-        conn.executemany(
-            "INSERT INTO groups_seen (cluster, group_id, first_seen, last_seen, "
-            "last_member_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster, group_id) "
-            "DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
-            "last_member_seen = excluded.last_member_seen",
-            [(c, *row) for row in self.seen],
-        )
-        for group in self.forget_groups:
-            conn.execute("DELETE FROM lag_windows WHERE cluster = ? AND group_id = ?", (c, group))
-            conn.execute("DELETE FROM groups_seen WHERE cluster = ? AND group_id = ?", (c, group))
-        for topic in self.forget_topics:
-            conn.execute("DELETE FROM lag_windows WHERE cluster = ? AND topic = ?", (c, topic))
-            conn.execute(
-                "DELETE FROM end_offset_tables WHERE cluster = ? AND topic = ?", (c, topic)
-            )
-
-
-@dataclass
-class _Saved:
-    """The rows read back by :meth:`LagMonitor.load`."""
-
-    windows: list[tuple[str, str, int, str]]
-    ends: list[tuple[str, int, str]]
-    seen: list[tuple[str, float, float, float | None]]
 
 
 # ---------------------------------------------------------------------------------------
@@ -423,14 +239,14 @@ class LagMonitor:
         self.cluster = cluster
         self.config = lag
         self._admin = admin
-        self._db = db
+        self._store = LagWindowStore(db, cluster) if db is not None else None
         self._clock = clock
         self._only = frozenset(groups) if groups is not None else None
         self._exact_limit = exact_limit
         self._table_limit = table_limit
         self._lock = threading.Lock()
         self._recorder = WindowRecorder(lag.intervals, lag.min_distance)
-        self._tables: dict[TP, LagTable] = {}
+        self._tables: dict[TopicPartitionKey, LagTable] = {}
         self._seen: dict[str, GroupSeen] = {}
         self._present: set[str] = set()
         self._descs: dict[str, GroupDescription] = {}
@@ -441,8 +257,10 @@ class LagMonitor:
         #: them is the recorder's most expensive read) and shared by every step after it.
         self._windows: dict[str, tuple[PartitionWindow, ...]] = {}
         # What the store holds, to write only what changed.
-        self._saved_windows: dict[tuple[str, TP], tuple[Any, str | None, str | None]] = {}
-        self._saved_ends: dict[TP, tuple[Any, Any]] = {}
+        self._saved_windows: dict[
+            tuple[str, TopicPartitionKey], tuple[Any, str | None, str | None]
+        ] = {}
+        self._saved_ends: dict[TopicPartitionKey, tuple[Any, Any]] = {}
         self._saved_seen: dict[str, GroupSeen] = {}
         self._forgotten_groups: set[str] = set()
         self._forgotten_topics: set[str] = set()
@@ -473,8 +291,8 @@ class LagMonitor:
                 self._exact[pos] = (stamps.get(pos), snap.taken_at)
             report = self._evaluate(snap.taken_at)
             changes = self._changes(snap.taken_at)
-        if self._db is not None and changes:
-            self._db.write(changes.apply)
+        if self._store is not None:
+            self._store.save(changes)
         return report
 
     def report(self, now: float | None = None) -> LagReport:
@@ -489,10 +307,12 @@ class LagMonitor:
             return sorted(self._only)
         return sorted(set(listed or ()) | set(self._seen))
 
-    def _unpolled(self, snap: OffsetSnapshot, descs: Mapping[str, GroupDescription]) -> list[TP]:
+    def _unpolled(
+        self, snap: OffsetSnapshot, descs: Mapping[str, GroupDescription]
+    ) -> list[TopicPartitionKey]:
         """Partitions the snapshot did not read an end offset for but the report shows: of
         groups kept after the brokers forgot them, and assigned but never committed."""
-        needed: set[TP] = set()
+        needed: set[TopicPartitionKey] = set()
         for windows in self._windows.values():
             for w in windows:
                 needed.add((w.topic, w.partition))
@@ -505,13 +325,13 @@ class LagMonitor:
         snap: OffsetSnapshot,
         descs: Mapping[str, GroupDescription],
         listed: Mapping[str, GroupListing] | None,
-        extra_ends: Mapping[TP, int],
+        extra_ends: Mapping[TopicPartitionKey, int],
     ) -> None:
         now = snap.taken_at
         self._taken_at = now
         rec = self._recorder
         # 1. Commits that moved, against the previous poll's end offsets (module docstring).
-        first_sight: list[tuple[str, TP, int]] = []
+        first_sight: list[tuple[str, TopicPartitionKey, int]] = []
         for group, offsets in snap.committed.items():
             last = {(w.topic, w.partition): w.committed for w in self._windows.get(group, ())}
             for tp, offset in offsets.items():
@@ -617,8 +437,8 @@ class LagMonitor:
         out: dict[str, GroupReport] = {}
         for group in self._visible():
             windows = self._windows.get(group, ())
-            seconds: dict[TP, float | None] = {}
-            ends: dict[TP, int] = {}
+            seconds: dict[TopicPartitionKey, float | None] = {}
+            ends: dict[TopicPartitionKey, int] = {}
             for w in windows:
                 tp = (w.topic, w.partition)
                 if w.end_offsets:
@@ -663,15 +483,15 @@ class LagMonitor:
 
     # -- persistence ------------------------------------------------------------------------
 
-    def _changes(self, now: float) -> _Changes:
+    def _changes(self, now: float) -> LagChanges:
         """Rows that differ from what the store holds (committed windows are immutable
         tuples, so an unchanged one is the very same object)."""
-        changes = _Changes(self.cluster)
-        if self._db is None:
+        changes = LagChanges()
+        if self._store is None:
             self._forgotten_groups.clear()
             self._forgotten_topics.clear()
             return changes
-        live_windows: set[tuple[str, TP]] = set()
+        live_windows: set[tuple[str, TopicPartitionKey]] = set()
         for group, windows in self._windows.items():
             for w in windows:
                 key = (group, (w.topic, w.partition))
@@ -719,35 +539,16 @@ class LagMonitor:
         restart resumes where it left off); returns how many groups were restored. Rows
         that cannot be read are skipped with a warning: they refill within ``intervals``
         polls."""
-        if self._db is None:
+        if self._store is None:
             return 0
-        cluster = self.cluster
-
-        def read(conn: sqlite3.Connection) -> _Saved:
-            return _Saved(
-                windows=conn.execute(
-                    "SELECT group_id, topic, partition, data FROM lag_windows WHERE cluster = ?",
-                    (cluster,),
-                ).fetchall(),
-                ends=conn.execute(
-                    "SELECT topic, partition, data FROM end_offset_tables WHERE cluster = ?",
-                    (cluster,),
-                ).fetchall(),
-                seen=conn.execute(
-                    "SELECT group_id, first_seen, last_seen, last_member_seen FROM groups_seen "
-                    "WHERE cluster = ?",
-                    (cluster,),
-                ).fetchall(),
-            )
-
-        saved = self._db.read(read)
+        saved = self._store.load()
         with self._lock:
             self._restore(saved)
             return len(self._seen)
 
-    def _restore(self, saved: _Saved) -> None:
+    def _restore(self, saved: SavedLag) -> None:
         end_entries: list[dict[str, Any]] = []
-        tables: dict[TP, LagTable] = {}
+        tables: dict[TopicPartitionKey, LagTable] = {}
         for topic, partition, data in saved.ends:
             try:
                 doc = json.loads(data)

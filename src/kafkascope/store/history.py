@@ -15,9 +15,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from kafkascope.model import Labels
 from kafkascope.store.db import Database
-
-Labels = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,11 @@ class Point:
 
 @dataclass(frozen=True)
 class Retention:
+    """Seconds each resolution is kept; named as config's ``[retention]`` keys."""
+
     raw: float = 24 * 3600
     one_minute: float = 7 * 86400
-    ten_minutes: float = 90 * 86400
+    ten_minute: float = 90 * 86400
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class History:
             for table, keep in (
                 ("samples_raw", r.raw),
                 ("samples_1m", r.one_minute),
-                ("samples_10m", r.ten_minutes),
+                ("samples_10m", r.ten_minute),
             ):
                 out[table] = conn.execute(
                     f"DELETE FROM {table} WHERE ts < ?", (now - keep,)

@@ -2,8 +2,9 @@
 
 The user names bootstrap servers and either one JMX port used by every broker, or a map of
 per-broker overrides (node id → ``host:port`` or a port), or both. The brokers themselves
-come from the cluster (``describe_cluster``); the JMX host is the broker's advertised host
-unless an override says otherwise.
+come from the cluster metadata, read by the caller through the isolated admin worker
+(:mod:`kafkascope.monitor.brokers`); the JMX host is the broker's advertised host unless
+an override says otherwise. This module only plans: it opens no connection.
 
 Two facts shape this: a broker that is down vanishes from the metadata, so every broker
 named in the override map stays a target (``in_metadata=False``) and is reported
@@ -17,10 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
-from kafkascope.errors import ConfigError, SourceError, Timeout, Unreachable
+from kafkascope.errors import ConfigError, SourceError
 from kafkascope.sources.jmx.connection import JmxEndpoint
 
 Override = str | int
@@ -99,53 +97,3 @@ def plan_broker_targets(
             ep = _override_endpoint(node_id, value, None, credentials)
             targets[node_id] = BrokerTarget(node_id, ep, None, in_metadata=False)
     return [targets[i] for i in sorted(targets)]
-
-
-def describe_brokers(
-    bootstrap: str, timeout: float = 10.0, admin_config: Mapping[str, Any] | None = None
-) -> list[BrokerNode]:
-    """The brokers the cluster lists now (``describe_cluster``)."""
-    config = {
-        "bootstrap.servers": bootstrap,
-        "socket.timeout.ms": int(timeout * 1000),
-        "log_level": 2,  # librdkafka would log every refused connection; errors raise here
-        **(admin_config or {}),
-    }
-    admin = AdminClient(config)  # referenced until the future resolves: a freed handle fails it
-    try:
-        future = admin.describe_cluster(request_timeout=timeout)
-        result = future.result(timeout=timeout + 5)
-    except KafkaException as e:
-        err = e.args[0] if e.args else e
-        raise Unreachable(
-            bootstrap,
-            f"cannot read the cluster's broker list: {err}. Check the bootstrap "
-            "servers and that the brokers are up",
-        ) from None
-    except TimeoutError:
-        raise Timeout(
-            bootstrap, f"the cluster did not list its brokers within {timeout:g} s"
-        ) from None
-    return sorted(
-        (BrokerNode(int(n.id), str(n.host), int(n.port)) for n in result.nodes),
-        key=lambda n: n.node_id,
-    )
-
-
-def broker_targets(
-    bootstrap: str,
-    jmx_port: int | None = None,
-    overrides: Mapping[int, Override] | None = None,
-    *,
-    timeout: float = 10.0,
-    admin_config: Mapping[str, Any] | None = None,
-    **credentials: Any,
-) -> list[BrokerTarget]:
-    """Every broker's JMX endpoint: the metadata's brokers plus the override map's."""
-    if jmx_port is None and not overrides:
-        raise ConfigError(
-            "broker JMX discovery needs a JMX port (used by every broker) or per-broker "
-            "overrides (node id → host:port)"
-        )
-    nodes = describe_brokers(bootstrap, timeout, admin_config)
-    return plan_broker_targets(nodes, jmx_port, overrides, **credentials)

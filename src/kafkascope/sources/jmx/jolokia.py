@@ -5,7 +5,7 @@ request — a JSON list of requests — in one round trip, and a ``read`` reques
 ObjectName pattern (``client-id=*``, ``,*``) and a list of attributes. So where JMX over
 RMI needs one ``getAttributes`` per MBean, this reader sends one POST holding one read
 request per catalog query pattern, plus a ``version`` request that proves the endpoint
-is Jolokia. The answer is mapped by :func:`collector.bulk_samples`, the same catalog →
+is Jolokia. The answer is mapped by :func:`reader.bulk_samples`, the same catalog →
 sample mapping the JMX reader uses, so both give the same names, labels and kinds.
 
 Jolokia facts this relies on (agent 2.4.2, checked on a Kafka 4.3.1 broker):
@@ -35,9 +35,10 @@ import httpx
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import Sample
-from kafkascope.sources.jmx.catalog import Catalog, CatalogSet, default_catalog, parse_object_name
-from kafkascope.sources.jmx.collector import BeanValues, bulk_samples
+from kafkascope.sources.jmx.catalog import Catalog, CatalogSet, default_catalog
 from kafkascope.sources.jmx.connection import Value
+from kafkascope.sources.jmx.object_name import parse_object_name
+from kafkascope.sources.jmx.reader import BeanValues, bulk_samples
 
 DEFAULT_PATH = "/jolokia/"
 
@@ -172,6 +173,12 @@ class JolokiaReader:
         """One collection: the samples of every MBean the sets select. Raises
         ``Unreachable``, ``Timeout``, ``AuthFailed``, or ``SourceError`` when the endpoint
         is not a Jolokia agent or refuses a read."""
+        return bulk_samples(self.sets, self.read_beans(), self.target, self.clock.now())
+
+    def read_beans(self) -> list[BeanValues]:
+        """One collection, before the catalog mapping: every MBean read with its values
+        (what :class:`~kafkascope.sources.jmx.bulk.BulkTargetReader` also detects roles
+        from). Raises as :meth:`read`."""
         self.posts = 0
         answers = self._post([{"type": "version"}, *(r.body() for r in self._reads)])
         self._check_version(answers[0])
@@ -184,7 +191,7 @@ class JolokiaReader:
                 retry.append(read)
         if retry:
             self._read_finer(retry, beans)
-        return bulk_samples(self.sets, beans.values(), self.target, self.clock.now())
+        return list(beans.values())
 
     # -- the NaN work-around ---------------------------------------------------------------
 

@@ -13,7 +13,7 @@ and two generic rules that keep the MBean's identity instead of inventing metric
 ``keys`` is the exporter's key property list (registration order, quoted values as
 quoted), ``path`` the CompositeData attribute a value came from (``HeapMemoryUsage`` for
 ``attr="used"``). :class:`PrometheusReader` scrapes, parses with prometheus_client's text
-parser, rebuilds each MBean and maps it with :func:`collector.bulk_samples`, the same
+parser, rebuilds each MBean and maps it with :func:`reader.bulk_samples`, the same
 catalog → sample mapping as the JMX reader — same names, labels and kinds.
 
 jmx_exporter facts this relies on (1.0.1): a rule's input is
@@ -36,10 +36,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
 from kafkascope.model import MetricKind, Sample
-from kafkascope.sources.jmx.catalog import Catalog, CatalogSet, default_catalog, parse_object_name
-from kafkascope.sources.jmx.collector import BeanValues, bulk_samples
+from kafkascope.sources.jmx.catalog import Catalog, CatalogSet, default_catalog
 from kafkascope.sources.jmx.connection import Value
 from kafkascope.sources.jmx.jolokia import select_sets
+from kafkascope.sources.jmx.object_name import parse_object_name
+from kafkascope.sources.jmx.reader import BeanValues, bulk_samples
 
 FAMILY = "kafkascope_mbean"
 STATE_FAMILY = "kafkascope_mbean_state"
@@ -200,8 +201,18 @@ class PrometheusReader:
         kafkascope's config or the exporter could not read its JVM."""
         return self.samples(self.scrape())
 
+    def read_beans(self) -> list[BeanValues]:
+        """One scrape, before the catalog mapping: every MBean with its values (what
+        :class:`~kafkascope.sources.jmx.bulk.BulkTargetReader` also detects roles from).
+        Raises as :meth:`read`."""
+        return self.beans(self.scrape())
+
     def samples(self, text: str) -> list[Sample]:
         """Exposition text → catalog samples."""
+        return bulk_samples(self.sets, self.beans(text), self.target, self.clock.now())
+
+    def beans(self, text: str) -> list[BeanValues]:
+        """Exposition text → the MBeans it holds, with their values."""
         beans: dict[tuple[str, str], dict[str, Value]] = {}
         keys_of: dict[tuple[str, str], dict[str, str]] = {}
         scrape_error: float | None = None
@@ -257,8 +268,7 @@ class PrometheusReader:
                 f"{self.url} exports no {FAMILY} samples: it is not a jmx_exporter running "
                 "kafkascope's config (write one with 'exporter_config')",
             )
-        found = [BeanValues(d, keys_of[(d, k)], v) for (d, k), v in beans.items()]
-        return bulk_samples(self.sets, found, self.target, self.clock.now())
+        return [BeanValues(d, keys_of[(d, k)], v) for (d, k), v in beans.items()]
 
 
 def metrics_url(text: str) -> str:

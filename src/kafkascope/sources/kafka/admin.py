@@ -23,7 +23,6 @@ CLI and the service never touch a librdkafka object. Facts this module relies on
 from __future__ import annotations
 
 import concurrent.futures as cf
-import enum
 import logging
 import re
 import socket
@@ -35,7 +34,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from confluent_kafka import (
-    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     ConsumerGroupTopicPartitions,
     KafkaError,
@@ -52,8 +50,42 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.errors import AuthFailed, ConfigError, SourceError, Timeout, Unreachable
+from kafkascope.model import TopicPartitionKey
+from kafkascope.sources.kafka.rdkafka import (
+    AUTHZ,
+    CLUSTER_WIDE,
+    PEEK_CONFIG,
+    PEEK_GROUP,
+    TRANSPORT,
+    bootstrap_addresses,
+    committed_of,
+    group_description,
+    group_listing,
+    kafka_error,
+    read_timestamps,
+    reason_of,
+    rejects_credentials,
+    topic_info,
+    undescribed_group,
+)
+
+# The values it returns live in values.py; they are named here too, for callers that
+# only deal with the adapter.
+from kafkascope.sources.kafka.values import (
+    Broker,
+    ClusterInfo,
+    GroupDescription,
+    GroupListing,
+    GroupMember,
+    GroupState,
+    GroupType,
+    OffsetSnapshot,
+    PartitionInfo,
+    TopicInfo,
+)
 
 __all__ = [
+    "PEEK_GROUP",
     "Broker",
     "ClusterInfo",
     "GroupDescription",
@@ -65,228 +97,20 @@ __all__ = [
     "OffsetSnapshot",
     "PartitionInfo",
     "TopicInfo",
-    "TopicPartitionKey",
 ]
 
 log = logging.getLogger(__name__)
 #: librdkafka's own log lines (only those at or above the client's ``log_level``).
 rdkafka_log = logging.getLogger("kafkascope.librdkafka")
 
-#: ``(topic, partition)``: how every offset map here is keyed.
-TopicPartitionKey = tuple[str, int]
-TP = TopicPartitionKey
 K = TypeVar("K")
 
-#: librdkafka's OFFSET_INVALID: the group never committed this partition.
-OFFSET_INVALID = -1001
-#: The throwaway group id of the short-lived consumer that reads record timestamps. It only
-#: ever ``assign``s (no join, no commit), so it never appears as a group on the brokers.
-PEEK_GROUP = "kafkascope-peek"
-
-_AUTHN = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL}
-_AUTHZ = {
-    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.GROUP_AUTHORIZATION_FAILED,
-    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-}
-_TRANSPORT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
-#: Errors about the connection or the whole cluster, as opposed to one group or partition.
-_CLUSTER_WIDE = (
-    _AUTHN
-    | _TRANSPORT
-    | {KafkaError._TIMED_OUT, KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError._DESTROY}
-)
 #: OffsetSpec's factories are untyped in confluent-kafka 2.16.
 _SPECS: dict[str, Any] = {
     "latest": OffsetSpec.latest(),  # type: ignore[no-untyped-call]
     "earliest": OffsetSpec.earliest(),  # type: ignore[no-untyped-call]
 }
 _SECRET_KEY = re.compile(r"password|secret|token|credential|key", re.IGNORECASE)
-
-
-# ---------------------------------------------------------------------------------------
-# Plain values
-# ---------------------------------------------------------------------------------------
-
-
-class GroupState(enum.StrEnum):
-    """A consumer group's state as librdkafka reports it. KIP-848 groups' ASSIGNING and
-    RECONCILING have no librdkafka code yet and read as UNKNOWN."""
-
-    STABLE = "STABLE"
-    EMPTY = "EMPTY"
-    DEAD = "DEAD"
-    PREPARING_REBALANCE = "PREPARING_REBALANCE"
-    COMPLETING_REBALANCE = "COMPLETING_REBALANCE"
-    UNKNOWN = "UNKNOWN"
-
-
-class GroupType(enum.StrEnum):
-    """CLASSIC (JoinGroup/SyncGroup) or CONSUMER (KIP-848, ``group.protocol=consumer``)."""
-
-    CLASSIC = "CLASSIC"
-    CONSUMER = "CONSUMER"
-    UNKNOWN = "UNKNOWN"
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    id: int
-    host: str
-    port: int
-    rack: str | None = None
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterInfo:
-    """``controller_id`` is what DescribeCluster says: in KRaft, any live broker."""
-
-    cluster_id: str | None
-    controller_id: int | None
-    brokers: tuple[Broker, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionInfo:
-    """One partition's replica state. ``leader`` is None when the partition is offline.
-    The health flags are computed from the other fields, so they can never disagree."""
-
-    topic: str
-    partition: int
-    leader: int | None
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-    #: The topic's effective ``min.insync.replicas``, None when it could not be read.
-    min_isr: int | None = None
-    offline: bool = field(init=False)
-    under_replicated: bool = field(init=False)
-    #: None when ``min_isr`` is unknown.
-    under_min_isr: bool | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "offline", self.leader is None)
-        object.__setattr__(self, "under_replicated", len(self.isr) < len(self.replicas))
-        under_min = None if self.min_isr is None else len(self.isr) < self.min_isr
-        object.__setattr__(self, "under_min_isr", under_min)
-
-
-@dataclass(frozen=True, slots=True)
-class TopicInfo:
-    name: str
-    internal: bool
-    partitions: tuple[PartitionInfo, ...]
-    min_insync_replicas: int | None = None
-
-    @property
-    def replication_factor(self) -> int:
-        return max((len(p.replicas) for p in self.partitions), default=0)
-
-    @property
-    def offline_partitions(self) -> int:
-        return sum(p.offline for p in self.partitions)
-
-    @property
-    def under_replicated_partitions(self) -> int:
-        return sum(p.under_replicated for p in self.partitions)
-
-    @property
-    def under_min_isr_partitions(self) -> int:
-        return sum(bool(p.under_min_isr) for p in self.partitions)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupListing:
-    """One entry of ListGroups. ``protocol_type`` is "consumer" for groups of subscribing
-    consumers and "" for simple groups (offsets committed without membership): that is all
-    librdkafka exposes (``is_simple_consumer_group``)."""
-
-    group_id: str
-    state: GroupState
-    type: GroupType
-    simple: bool
-    protocol_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class GroupMember:
-    """``host`` without Java's leading "/" (the broker reports ``/127.0.0.1``).
-    ``target_assignment`` is set only for KIP-848 (CONSUMER) groups."""
-
-    member_id: str
-    client_id: str
-    host: str
-    assignment: tuple[TP, ...]
-    group_instance_id: str | None = None
-    target_assignment: tuple[TP, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupDescription:
-    """What the group coordinator says about one group. ``error`` is set (and ``state`` is
-    UNKNOWN) when this one group could not be described, e.g. not authorised."""
-
-    group_id: str
-    state: GroupState
-    type: GroupType
-    coordinator_id: int | None
-    partition_assignor: str
-    simple: bool
-    members: tuple[GroupMember, ...]
-    error: str | None = None
-
-    @property
-    def exists(self) -> bool:
-        return self.state is not GroupState.DEAD and self.error is None
-
-
-@dataclass(frozen=True, slots=True)
-class OffsetSnapshot:
-    """Committed offsets and log offsets read together (committed first, see
-    :meth:`KafkaAdmin.snapshot`). ``taken_at`` is the wall time (seconds since the epoch)
-    when the end offsets arrived. A group in ``group_errors`` could not be read: it is not
-    the same as a group with no commits (present in ``committed`` with an empty map)."""
-
-    taken_at: float
-    committed: Mapping[str, Mapping[TP, int]]
-    end_offsets: Mapping[TP, int]
-    start_offsets: Mapping[TP, int]
-    group_errors: Mapping[str, str] = field(default_factory=dict)
-    partition_errors: Mapping[TP, str] = field(default_factory=dict)
-
-    def lag(self, group: str, tp: TP) -> int | None:
-        """End offset minus committed offset, clamped at 0; None when either is unknown.
-
-        A committed offset above the end offset is not progress: it is a transaction
-        marker, a truncated log or the other read order. Clamp it; ``negative_lags``
-        counts how often that happened so it can be watched."""
-        committed = self.committed.get(group, {}).get(tp)
-        end = self.end_offsets.get(tp)
-        if committed is None or end is None:
-            return None
-        return max(0, end - committed)
-
-    def lags(self, group: str) -> dict[TP, int]:
-        """Every partition of ``group`` with a known lag."""
-        out: dict[TP, int] = {}
-        for tp in self.committed.get(group, {}):
-            lag = self.lag(group, tp)
-            if lag is not None:
-                out[tp] = lag
-        return out
-
-    @property
-    def negative_lags(self) -> int:
-        """How many (group, partition) lags were negative before clamping."""
-        return sum(
-            1
-            for offsets in self.committed.values()
-            for tp, committed in offsets.items()
-            if tp in self.end_offsets and committed > self.end_offsets[tp]
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -405,7 +229,7 @@ class KafkaAdmin:
             log.debug("topic %s vanished or cannot be described: %s", name, reason)
         kept = [d for d in descs.values() if include_internal or not d.is_internal]
         min_isr = self._min_isr([d.name for d in kept], call)
-        return sorted((_topic(d, min_isr.get(d.name)) for d in kept), key=lambda t: t.name)
+        return sorted((topic_info(d, min_isr.get(d.name)) for d in kept), key=lambda t: t.name)
 
     def _list_topics(self, timeout: float) -> Any:
         return self._client.list_topics(timeout=timeout)
@@ -448,8 +272,8 @@ class KafkaAdmin:
         if errors and not valid:
             raise self._fail(call, errors[0])
         if errors:
-            log.warning("some brokers did not list their groups: %s", _reason(errors[0]))
-        return sorted((_listing(g) for g in valid), key=lambda g: g.group_id)
+            log.warning("some brokers did not list their groups: %s", reason_of(errors[0]))
+        return sorted((group_listing(g) for g in valid), key=lambda g: g.group_id)
 
     def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]:
         """Members, assignments, coordinator and state of each group, in the order given.
@@ -465,14 +289,14 @@ class KafkaAdmin:
         out: dict[str, GroupDescription] = {}
         for group in ids:
             if group in ok:
-                out[group] = _description(ok[group])
+                out[group] = group_description(ok[group])
             else:
-                out[group] = _undescribed(group, failed[group])
+                out[group] = undescribed_group(group, failed[group])
         return out
 
     # -- offsets ------------------------------------------------------------------------
 
-    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TP, int]]:
+    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TopicPartitionKey, int]]:
         """``{group: {(topic, partition): offset}}``; partitions never committed are left
         out. A group whose offsets could not be fetched is left out too (and logged): use
         :meth:`snapshot` to see why."""
@@ -483,7 +307,7 @@ class KafkaAdmin:
 
     def _committed(
         self, groups: Sequence[str], call: _Call
-    ) -> tuple[dict[str, dict[TP, int]], dict[str, str]]:
+    ) -> tuple[dict[str, dict[TopicPartitionKey, int]], dict[str, str]]:
         futs: dict[str, cf.Future[Any]] = {}
         for group in dict.fromkeys(groups):
             # One group per request is all the API accepts: issue every one, then gather.
@@ -495,10 +319,12 @@ class KafkaAdmin:
             return {}, {}
         self._wait(futs.values(), call)
         ok, failed = self._split(futs, call)
-        committed = {group: _offsets_of(result) for group, result in ok.items()}
+        committed = {group: committed_of(result) for group, result in ok.items()}
         return committed, {group: reason for group, reason in failed.items()}
 
-    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]:
+    def log_offsets(
+        self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
+    ) -> dict[TopicPartitionKey, int]:
         """The log end (``latest``, the high watermark) or start (``earliest``) offset of
         each partition; partitions that could not be read are left out and logged."""
         call = self._begin(f"list {spec} offsets")
@@ -510,7 +336,7 @@ class KafkaAdmin:
         return offsets
 
     def _issue_offsets(
-        self, partitions: Sequence[TP], spec: str, call: _Call
+        self, partitions: Sequence[TopicPartitionKey], spec: str, call: _Call
     ) -> dict[Any, cf.Future[Any]]:
         if spec not in _SPECS:
             raise ValueError(f"offset spec must be 'latest' or 'earliest' (got {spec!r})")
@@ -524,7 +350,7 @@ class KafkaAdmin:
 
     def _offsets_split(
         self, futs: Mapping[Any, cf.Future[Any]], call: _Call
-    ) -> tuple[dict[TP, int], dict[TP, str]]:
+    ) -> tuple[dict[TopicPartitionKey, int], dict[TopicPartitionKey, str]]:
         ok, failed = self._split(futs, call)
         offsets = {(tp.topic, tp.partition): int(r.offset) for tp, r in ok.items()}
         return offsets, {(tp.topic, tp.partition): reason for tp, reason in failed.items()}
@@ -568,7 +394,7 @@ class KafkaAdmin:
     ) -> dict[tuple[str, int, int], float | None]:
         """:meth:`record_timestamp` for many ``(topic, partition, offset)`` with one
         short-lived consumer, all within one ``timeout``."""
-        wanted: dict[TP, list[int]] = {}
+        wanted: dict[TopicPartitionKey, list[int]] = {}
         for topic, partition, offset in dict.fromkeys(positions):
             wanted.setdefault((topic, partition), []).append(offset)
         if not wanted:
@@ -594,9 +420,9 @@ class KafkaAdmin:
         }
         if not readable:
             return out
-        consumer = self._build(Consumer, _PEEK_CONFIG)
+        consumer = self._build(Consumer, PEEK_CONFIG)
         try:
-            out.update(_read_timestamps(consumer, readable, call.deadline))
+            out.update(read_timestamps(consumer, readable, call.deadline))
         finally:
             consumer.close()
         return out
@@ -643,7 +469,7 @@ class KafkaAdmin:
         with self._lock:
             self._errors.append(error)
             del self._errors[:-100]
-            if _rejects_credentials(error):
+            if rejects_credentials(error):
                 self._last_auth = (time.monotonic(), error)
 
     def _take_errors(self) -> list[KafkaError]:
@@ -689,9 +515,9 @@ class KafkaAdmin:
 
     def _check_connection(self, call: _Call) -> None:
         for error in self._take_errors():
-            if _rejects_credentials(error):
+            if rejects_credentials(error):
                 raise self._fail(call, KafkaException(error))
-            if error.code() in _TRANSPORT:
+            if error.code() in TRANSPORT:
                 call.transport.append(error.str())
         if call.transport and time.monotonic() >= call.next_probe:
             call.next_probe = time.monotonic() + 1.0
@@ -701,7 +527,7 @@ class KafkaAdmin:
 
     def _bootstrap_refuses(self, budget: float) -> str | None:
         """None when some bootstrap server accepts a TCP connection, else why none did."""
-        addresses = _addresses(self.bootstrap)
+        addresses = bootstrap_addresses(self.bootstrap)
         if not addresses:
             return "no HOST:PORT in the bootstrap list"
         per = max(0.05, budget / len(addresses))
@@ -723,10 +549,10 @@ class KafkaAdmin:
 
     def _fail(self, call: _Call, exc: BaseException | None) -> SourceError:
         """Turn a failed or timed-out call into the error the user should see."""
-        error = _kafka_error(exc)
+        error = kafka_error(exc)
         code = error.code() if error is not None else None
-        detail = _reason(exc) if exc is not None else f"no answer within {self.timeout:g} s"
-        if error is not None and _rejects_credentials(error):
+        detail = reason_of(exc) if exc is not None else f"no answer within {self.timeout:g} s"
+        if error is not None and rejects_credentials(error):
             rejected: KafkaError | None = error
         elif code in (None, KafkaError._TIMED_OUT):
             rejected = self._recent_auth_error()
@@ -738,13 +564,13 @@ class KafkaAdmin:
                 f"could not {call.what}: {rejected.str()}. "
                 "Fix: check security.protocol, sasl.* and ssl.* properties",
             )
-        if code in _AUTHZ:
+        if code in AUTHZ:
             return AuthFailed(
                 self.bootstrap,
                 f"authenticated but not authorised to {call.what}: {detail}. "
                 "Fix: grant kafkascope's principal DESCRIBE on the cluster, topics and groups",
             )
-        if code is None or code in _TRANSPORT or code == KafkaError._TIMED_OUT:
+        if code is None or code in TRANSPORT or code == KafkaError._TIMED_OUT:
             reason = self._bootstrap_refuses(1.0)
             if reason is not None:
                 return self._unreachable(reason)
@@ -771,195 +597,7 @@ class KafkaAdmin:
                 failed[key] = exc
         if strict and failed and not ok:
             first = next(iter(failed.values()))
-            error = _kafka_error(first)
-            if error is None or error.code() in _CLUSTER_WIDE:
+            error = kafka_error(first)
+            if error is None or error.code() in CLUSTER_WIDE:
                 raise self._fail(call, first)
-        return ok, {key: _reason(exc) for key, exc in failed.items()}
-
-
-# ---------------------------------------------------------------------------------------
-# Converting librdkafka objects to plain values (pure functions)
-# ---------------------------------------------------------------------------------------
-
-_PEEK_CONFIG = {
-    "group.id": PEEK_GROUP,
-    "client.id": PEEK_GROUP,
-    "enable.auto.commit": False,
-    "enable.auto.offset.store": False,
-    "enable.partition.eof": True,
-    # An offset before the log start or past the end is an error to report, not a seek.
-    "auto.offset.reset": "error",
-    # We want one record per partition, not librdkafka's default of 64 MB of prefetch; but
-    # once its queue is "full" it waits fetch.queue.backoff.ms (1 s) before fetching again,
-    # which a seek to the next wanted offset would pay.
-    "fetch.max.bytes": 1 << 20,
-    "max.partition.fetch.bytes": 64 << 10,
-    "queued.max.messages.kbytes": 1024,
-    "fetch.queue.backoff.ms": 20,
-    "fetch.wait.max.ms": 100,
-}
-
-
-def _read_timestamps(
-    consumer: Any, wanted: Mapping[TP, Sequence[int]], deadline: float
-) -> dict[tuple[str, int, int], float | None]:
-    """Read forward from each wanted offset (ascending, per partition) until a record, the
-    end of the partition or an error answers it, or ``deadline`` passes.
-
-    The first record at or after a wanted offset answers it (compaction and transaction
-    markers leave gaps). Each partition is assigned once and moved on with ``seek``:
-    unassigning and re-assigning a partition costs librdkafka about a second."""
-    queues = {tp: sorted(set(offsets)) for tp, offsets in wanted.items()}
-    out: dict[tuple[str, int, int], float | None] = {
-        (t, p, o): None for (t, p), offsets in queues.items() for o in offsets
-    }
-    consumer.assign([TopicPartition(t, p, offsets[0]) for (t, p), offsets in queues.items()])
-    while queues and (remaining := deadline - time.monotonic()) > 0:
-        msg = consumer.poll(min(0.2, remaining))
-        key = (msg.topic(), msg.partition()) if msg is not None else None
-        offsets = queues.get(key) if key is not None else None
-        if msg is None or key is None or not offsets:
-            continue
-        error = msg.error()
-        if error is None:
-            if msg.offset() < offsets[0]:
-                continue
-            stamp = _timestamp_seconds(msg.timestamp())
-            while offsets and offsets[0] <= msg.offset():
-                out[(*key, offsets.pop(0))] = stamp
-        elif error.code() == KafkaError._PARTITION_EOF:
-            offsets.clear()  # the rest are at or past the end too: None
-        else:  # e.g. the offset fell off retention, or no READ permission
-            log.debug("no record at %s[%d]@%d: %s", *key, offsets.pop(0), error.str())
-        if offsets:
-            if error is not None or offsets[0] != msg.offset() + 1:
-                consumer.seek(TopicPartition(*key, offsets[0]))
-        else:
-            del queues[key]
-            consumer.pause([TopicPartition(*key)])  # answered: stop fetching it
-    return out
-
-
-def _timestamp_seconds(stamp: tuple[int, int]) -> float | None:
-    kind, ms = stamp
-    return None if kind == TIMESTAMP_NOT_AVAILABLE or ms < 0 else ms / 1000.0
-
-
-def _addresses(bootstrap: str) -> list[tuple[str, int]]:
-    """``[proto://]host:port,...`` → [(host, port)]; entries without a port are skipped."""
-    out = []
-    for entry in bootstrap.split(","):
-        host, sep, port = entry.strip().split("://")[-1].rpartition(":")
-        if sep and port.isdigit():
-            out.append((host.strip("[]"), int(port)))
-    return out
-
-
-def _rejects_credentials(error: KafkaError) -> bool:
-    """SASL or TLS refused. librdkafka reports a failed TLS handshake (e.g. SSL against a
-    PLAINTEXT listener) as a plain transport error; only its text tells."""
-    return error.code() in _AUTHN or (
-        error.code() == KafkaError._TRANSPORT and "SSL handshake failed" in error.str()
-    )
-
-
-def _kafka_error(exc: BaseException | None) -> KafkaError | None:
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return exc.args[0]
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    error = _kafka_error(exc)
-    if error is not None:
-        return f"{error.name()}: {error.str()}"
-    return str(exc) or type(exc).__name__
-
-
-def _enum_name(value: Any) -> str:
-    return str(getattr(value, "name", value or "UNKNOWN")).upper()
-
-
-def _group_state(value: Any) -> GroupState:
-    name = _enum_name(value).replace("REBALANCING", "REBALANCE")
-    return GroupState(name) if name in GroupState.__members__ else GroupState.UNKNOWN
-
-
-def _group_type(value: Any) -> GroupType:
-    name = _enum_name(value)
-    return GroupType(name) if name in GroupType.__members__ else GroupType.UNKNOWN
-
-
-def _tps(items: Iterable[Any] | None) -> tuple[TP, ...]:
-    return tuple(sorted((tp.topic, tp.partition) for tp in items or ()))
-
-
-def _topic(desc: Any, min_isr: int | None) -> TopicInfo:
-    partitions = tuple(
-        PartitionInfo(
-            topic=desc.name,
-            partition=p.id,
-            leader=p.leader.id if p.leader is not None and p.leader.id >= 0 else None,
-            replicas=tuple(n.id for n in p.replicas),
-            isr=tuple(n.id for n in p.isr),
-            min_isr=min_isr,
-        )
-        for p in sorted(desc.partitions, key=lambda p: p.id)
-    )
-    return TopicInfo(desc.name, bool(desc.is_internal), partitions, min_isr)
-
-
-def _listing(g: Any) -> GroupListing:
-    simple = bool(g.is_simple_consumer_group)
-    return GroupListing(
-        group_id=g.group_id,
-        state=_group_state(getattr(g, "state", None)),
-        type=_group_type(getattr(g, "type", None)),
-        simple=simple,
-        protocol_type="" if simple else "consumer",
-    )
-
-
-def _member(m: Any) -> GroupMember:
-    target = getattr(m, "target_assignment", None)
-    return GroupMember(
-        member_id=m.member_id,
-        client_id=m.client_id,
-        host=(m.host or "").lstrip("/"),
-        assignment=_tps(m.assignment.topic_partitions if m.assignment else None),
-        group_instance_id=m.group_instance_id or None,
-        target_assignment=_tps(target.topic_partitions) if target is not None else None,
-    )
-
-
-def _description(d: Any) -> GroupDescription:
-    state = _group_state(getattr(d, "state", None))
-    # A group that does not exist is DEAD; librdkafka labels it CLASSIC only because it
-    # fell back to the classic DescribeGroups after ConsumerGroupDescribe said "not found".
-    kind = GroupType.UNKNOWN if state is GroupState.DEAD else _group_type(d.type)
-    return GroupDescription(
-        group_id=d.group_id,
-        state=state,
-        type=kind,
-        coordinator_id=d.coordinator.id if d.coordinator is not None else None,
-        partition_assignor=d.partition_assignor or "",
-        simple=bool(d.is_simple_consumer_group),
-        members=tuple(sorted((_member(m) for m in d.members), key=lambda m: m.member_id)),
-    )
-
-
-def _undescribed(group: str, reason: str) -> GroupDescription:
-    if reason.startswith("GROUP_ID_NOT_FOUND"):
-        return GroupDescription(group, GroupState.DEAD, GroupType.UNKNOWN, None, "", False, ())
-    return GroupDescription(
-        group, GroupState.UNKNOWN, GroupType.UNKNOWN, None, "", False, (), error=reason
-    )
-
-
-def _offsets_of(result: Any) -> dict[TP, int]:
-    """A group's committed offsets; -1001 (never committed) and failed partitions left out."""
-    return {
-        (tp.topic, tp.partition): tp.offset
-        for tp in sorted(result.topic_partitions or (), key=lambda tp: (tp.topic, tp.partition))
-        if tp.error is None and tp.offset >= 0
-    }
+        return ok, {key: reason_of(exc) for key, exc in failed.items()}

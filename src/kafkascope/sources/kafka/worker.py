@@ -28,7 +28,8 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any, cast
 
 from kafkascope.errors import KafkascopeError, SourceError
-from kafkascope.sources.kafka.admin import (
+from kafkascope.model import TopicPartitionKey
+from kafkascope.sources.kafka.values import (
     ClusterInfo,
     GroupDescription,
     GroupListing,
@@ -37,7 +38,6 @@ from kafkascope.sources.kafka.admin import (
 )
 
 log = logging.getLogger(__name__)
-TP = tuple[str, int]
 _HEADER = struct.Struct("!I")
 
 
@@ -188,11 +188,15 @@ class IsolatedAdmin:
     def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]:
         return cast(dict[str, GroupDescription], self._call("describe_groups", list(group_ids)))
 
-    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TP, int]]:
-        return cast(dict[str, dict[TP, int]], self._call("committed_offsets", list(groups)))
+    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TopicPartitionKey, int]]:
+        return cast(
+            dict[str, dict[TopicPartitionKey, int]], self._call("committed_offsets", list(groups))
+        )
 
-    def log_offsets(self, partitions: Iterable[TP], spec: str = "latest") -> dict[TP, int]:
-        return cast(dict[TP, int], self._call("log_offsets", list(partitions), spec))
+    def log_offsets(
+        self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
+    ) -> dict[TopicPartitionKey, int]:
+        return cast(dict[TopicPartitionKey, int], self._call("log_offsets", list(partitions), spec))
 
     def snapshot(self, groups: Iterable[str] | None = None) -> OffsetSnapshot:
         wanted = list(groups) if groups is not None else None
