@@ -28,7 +28,7 @@ from kafkascope.alerts.notify import (
     email_subject,
     webhook_body,
 )
-from kafkascope.alerts.outbox import Backoff, Outbox
+from kafkascope.alerts.outbox import DeliveryBackoff, Outbox
 from kafkascope.alerts.routing import Route, route
 from kafkascope.clock import FakeClock
 from kafkascope.errors import NotifyError
@@ -319,7 +319,7 @@ def test_outbox_keeps_a_notification_while_the_receiver_is_down_then_delivers_it
     port = free_port()  # the receiver is down: nothing listens yet
     clock = FakeClock(T0)
     hook = WebhookNotifier(f"http://127.0.0.1:{port}/hook", timeout=5)
-    outbox = Outbox(db, {"hook": hook}, clock, backoff=Backoff(initial=10, maximum=60))
+    outbox = Outbox(db, {"hook": hook}, clock, backoff=DeliveryBackoff(initial=10, maximum=60))
     n = make_notification()
     assert outbox.add([(n, ["hook"])], now=T0) == 1
 

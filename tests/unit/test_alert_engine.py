@@ -29,7 +29,7 @@ from kafkascope.alerts.alert import (
 )
 from kafkascope.alerts.engine import AlertEngine, UnknownAlert
 from kafkascope.alerts.pack import BUILTIN_RULES
-from kafkascope.alerts.rules import Comparator, UserRule
+from kafkascope.alerts.user_rules import Comparator, UserRule
 from kafkascope.model import Severity
 
 T0 = 1_700_000_000.0

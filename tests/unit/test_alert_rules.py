@@ -13,28 +13,23 @@ from collections.abc import Sequence
 import pytest
 
 from kafkascope.alerts.alert import Finding, Matcher
+from kafkascope.alerts.checks import counter_increase, evaluate_builtin
+from kafkascope.alerts.overrides import RuleOverride, apply_overrides
 from kafkascope.alerts.pack import BUILTIN_RULES, RuleSpec
-from kafkascope.alerts.rules import (
+from kafkascope.alerts.subjects import (
     BrokerMetric,
     BrokerView,
     ClientCounter,
     ClientView,
     ClusterView,
-    Comparator,
     ControllerCounter,
     ControllerMetric,
     ControllerView,
     CounterPoint,
     GroupView,
-    MetricSample,
-    RuleOverride,
     TopicView,
-    UserRule,
-    apply_overrides,
-    counter_increase,
-    evaluate_builtin,
-    evaluate_user_rule,
 )
+from kafkascope.alerts.user_rules import Comparator, MetricSample, UserRule, evaluate_user_rule
 from kafkascope.errors import ConfigError
 from kafkascope.model import Liveness, Severity, Status
 

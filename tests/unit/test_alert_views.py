@@ -3,9 +3,9 @@ but decide whether a rule can ever fire (a rule fed no data is a silent rule).""
 
 from __future__ import annotations
 
+from kafkascope.alerts.checks import evaluate_builtin
 from kafkascope.alerts.inputs import CounterLog, build_views
 from kafkascope.alerts.pack import BUILTIN_RULES
-from kafkascope.alerts.rules import evaluate_builtin
 from kafkascope.model import Liveness, MetricKind, Sample
 from kafkascope.monitor.clients import ClientReport, ClientVerdictRow
 from kafkascope.monitor.live import ClusterLive

@@ -24,14 +24,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kafkascope.model import Severity
+from kafkascope.model import Labels, Severity
 
 __all__ = [
     "PSEUDO_LABELS",
     "Alert",
     "AlertState",
     "Finding",
-    "Labels",
     "Matcher",
     "Notification",
     "NotificationKind",
@@ -40,9 +39,6 @@ __all__ = [
     "fingerprint",
     "make_labels",
 ]
-
-#: ``(name, value)`` pairs, sorted by name, names unique.
-Labels = tuple[tuple[str, str], ...]
 
 #: What the engine asks the notifiers to send.
 NotificationKind = Literal["firing", "resolved", "repeat"]

@@ -227,11 +227,6 @@ class AlertEngine:
         self._alerts[fp] = alert
         return alert
 
-    def unack(self, fp: str) -> Alert:
-        alert = dataclasses.replace(self._require(fp), acked_by=None, acked_at=None)
-        self._alerts[fp] = alert
-        return alert
-
     # ---------------------------------------------------------------- persistence
 
     def export_state(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The live snapshot → the rule pack's views. Pure: a LiveState in, views out.
+"""The live snapshot → what the rules read: the built-in checks' subjects, the samples
+user rules select from, and when each monitor last reported. Pure: a ClusterLive in.
 
 Counter rules (unclean elections, producer errors) need readings over time; the caller
 keeps them in a :class:`CounterLog` and passes it in.
@@ -7,10 +8,9 @@ keeps them in a :class:`CounterLog` and passes it in.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from kafkascope.alerts.rules import (
+from kafkascope.alerts.subjects import (
     BrokerMetric,
     BrokerView,
     ClientCounter,
@@ -24,7 +24,18 @@ from kafkascope.alerts.rules import (
     TopicView,
 )
 from kafkascope.model import Sample
+from kafkascope.monitor.brokers import headline_metrics
 from kafkascope.monitor.live import ClusterLive
+from kafkascope.monitor.series import catalog_samples
+
+__all__ = [
+    "BROKER_KEYS",
+    "CONTROLLER_KEYS",
+    "CounterLog",
+    "build_views",
+    "report_times",
+    "rule_samples",
+]
 
 BROKER_KEYS = (
     BrokerMetric.UNDER_REPLICATED,
@@ -54,17 +65,6 @@ class CounterLog:
         return tuple(self.points.get(key, ()))
 
 
-def _broker_metrics(samples: Iterable[Sample]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for s in samples:
-        if s.label("topic"):
-            continue
-        produce_p99 = s.name == BrokerMetric.PRODUCE_P99_MS and s.label("request") == "Produce"
-        if s.name in BROKER_KEYS or s.name in CONTROLLER_KEYS or produce_p99:
-            out[s.name] = s.value
-    return out
-
-
 def build_views(
     live: ClusterLive, counters: CounterLog, lag_threshold: float | None
 ) -> tuple[list[ClusterView], list[BrokerView], list[GroupView], list[ClientView], list[TopicView]]:
@@ -76,7 +76,7 @@ def build_views(
     if b is not None:
         controllers: list[ControllerView] = []
         for row in b.brokers:
-            metrics = _broker_metrics(row.samples)
+            metrics = headline_metrics(row.samples)
             brokers.append(
                 BrokerView(
                     c,
@@ -154,3 +154,17 @@ def build_views(
         for topic, reason in live.clients.silent_topics.items():
             topics.append(TopicView(c, topic, True, reason))
     return clusters, brokers, groups, clients, topics
+
+
+def report_times(cl: ClusterLive) -> dict[str, float | None]:
+    """When each monitor's latest report on ``cl`` was taken (None: none yet), by the
+    source names of ``RULE_SOURCE``."""
+    reports = {"brokers": cl.brokers, "lag": cl.lag, "clients": cl.clients}
+    return {k: r.taken_at if r is not None else None for k, r in reports.items()}
+
+
+def rule_samples(cl: ClusterLive) -> list[Sample]:
+    """Every catalog sample of one cluster for user rules, labelled as in history and on
+    ``/metrics`` (``monitor.series.catalog_samples``): a rule fires once per broker or
+    client, not once for all of them, and can select a group's consumers."""
+    return list(catalog_samples(cl))

@@ -31,7 +31,6 @@ import concurrent.futures as cf
 import json
 import logging
 import random
-import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,12 +40,14 @@ from kafkascope.alerts.alert import Alert, Notification, NotificationKind
 from kafkascope.alerts.notify import Notifier
 from kafkascope.clock import Clock
 from kafkascope.errors import NotifyError
+from kafkascope.store import outbox as outbox_rows
 from kafkascope.store.db import Database
+from kafkascope.store.outbox import ItemState, Transaction
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",
-    "Backoff",
     "Delivery",
+    "DeliveryBackoff",
     "ItemState",
     "Outbox",
     "OutboxItem",
@@ -54,7 +55,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ItemState = Literal["pending", "delivered", "failed"]
 Outcome = Literal["delivered", "retry", "failed"]
 
 #: A notification its receiver has refused to take for a day is marked failed.
@@ -62,14 +62,9 @@ DEFAULT_GIVE_UP_AFTER = 24 * 3600.0
 #: At most this many receivers are sent to at once.
 _MAX_PARALLEL = 8
 
-_COLUMNS = (
-    "id, notification_id, receiver, kind, fingerprint, payload, state, attempts, "
-    "next_attempt_at, last_error, response, created_at, delivered_at"
-)
-
 
 @dataclass(frozen=True, slots=True)
-class Backoff:
+class DeliveryBackoff:
     """Delay before retry ``n`` (1-based): ``initial · factor^(n-1)``, at most ``maximum``,
     then shortened by up to ``jitter`` (a fraction) at random so that many rows failing
     together do not retry in lockstep. Never longer than ``maximum``."""
@@ -186,7 +181,7 @@ class Outbox:
         notifiers: Mapping[str, Notifier],
         clock: Clock,
         *,
-        backoff: Backoff | None = None,
+        backoff: DeliveryBackoff | None = None,
         give_up_after: float | None = DEFAULT_GIVE_UP_AFTER,
         rng: random.Random | None = None,
     ) -> None:
@@ -195,7 +190,7 @@ class Outbox:
         self._db = db
         self._notifiers = dict(notifiers)
         self._clock = clock
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or DeliveryBackoff()
         self._give_up_after = give_up_after
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
@@ -209,7 +204,7 @@ class Outbox:
 
     def enqueue(
         self,
-        conn: sqlite3.Connection,
+        conn: Transaction,
         items: Iterable[tuple[Notification, Iterable[str]]],
         now: float | None = None,
     ) -> int:
@@ -229,13 +224,15 @@ class Outbox:
                         f"notification {n.id} ({n.alert.rule}) routed to unknown receiver "
                         f"{receiver!r}; configured receivers: {known}"
                     )
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO outbox (notification_id, receiver, kind, "
-                    "fingerprint, payload, state, attempts, next_attempt_at, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                    (n.id, receiver, n.kind, n.alert.fingerprint, payload, at, at),
+                added += outbox_rows.insert_pending(
+                    conn,
+                    notification_id=n.id,
+                    receiver=receiver,
+                    kind=n.kind,
+                    fingerprint=n.alert.fingerprint,
+                    payload=payload,
+                    at=at,
                 )
-                added += cur.rowcount
         return added
 
     def add(
@@ -305,13 +302,7 @@ class Outbox:
 
     def _mark_delivered(self, item: OutboxItem, at: float, answer: str) -> Delivery:
         # Its own transaction, right after the send: the crash window is only this commit.
-        self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, "
-                "delivered_at = ?, response = ? WHERE id = ? AND state = 'pending'",
-                (at, answer, item.id),
-            )
-        )
+        self._db.write(lambda conn: outbox_rows.mark_delivered(conn, item.id, at, answer))
         log.info(
             "delivered %s notification %s (%s) to %s: %s",
             item.kind,
@@ -344,13 +335,7 @@ class Outbox:
         with self._rng_lock:
             delay = self._backoff.delay(attempts, self._rng)
         next_at = at + delay
-        self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
-                "WHERE id = ? AND state = 'pending'",
-                (attempts, next_at, error, item.id),
-            )
-        )
+        self._db.write(lambda conn: outbox_rows.mark_retry(conn, item.id, attempts, next_at, error))
         log.warning(
             "notification %s to %s failed (attempt %d), retrying in %.1f s: %s",
             item.notification_id,
@@ -365,13 +350,7 @@ class Outbox:
 
     def _mark_failed(self, item: OutboxItem, at: float, error: str, *, attempted: bool) -> Delivery:
         attempts = item.attempts + (1 if attempted else 0)
-        self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ? "
-                "WHERE id = ? AND state = 'pending'",
-                (attempts, error, item.id),
-            )
-        )
+        self._db.write(lambda conn: outbox_rows.mark_failed(conn, item.id, attempts, error))
         log.error(
             "notification %s to %s failed for good after %d attempt(s): %s",
             item.notification_id,
@@ -387,37 +366,28 @@ class Outbox:
 
     def pending(self) -> list[OutboxItem]:
         """Rows not yet delivered nor failed, oldest first."""
-        return self._select("WHERE state = 'pending' ORDER BY id")
+        return self._items(self._db.read(outbox_rows.select_pending))
 
     def history(self, limit: int = 100, state: ItemState | None = None) -> list[OutboxItem]:
         """The newest ``limit`` rows (optionally of one state), newest first."""
         if limit < 1:
             raise ValueError(f"history limit must be >= 1, got {limit}")
-        if state is None:
-            return self._select("ORDER BY id DESC LIMIT ?", (limit,))
-        return self._select("WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
+        return self._items(
+            self._db.read(lambda conn: outbox_rows.select_newest(conn, limit, state))
+        )
 
     def get(self, item_id: int) -> OutboxItem | None:
-        rows = self._select("WHERE id = ?", (item_id,))
-        return rows[0] if rows else None
+        row = self._db.read(lambda conn: outbox_rows.select_by_id(conn, item_id))
+        return None if row is None else OutboxItem.from_row(row)
 
     def next_due(self) -> float | None:
         """When :meth:`deliver_due` next has something to do (the earliest head-of-queue
         ``next_attempt_at``), or None when nothing is pending. For the service's sleep."""
+        return self._db.read(outbox_rows.next_due)
 
-        def query(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT MIN(o.next_attempt_at) FROM outbox o JOIN (SELECT MIN(id) AS id "
-                "FROM outbox WHERE state = 'pending' GROUP BY receiver) h ON o.id = h.id"
-            ).fetchone()
-            return None if row is None or row[0] is None else float(row[0])
-
-        return self._db.read(query)
-
-    def _select(self, where: str, args: tuple[Any, ...] = ()) -> list[OutboxItem]:
-        sql = f"SELECT {_COLUMNS} FROM outbox {where}"
-        rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
-        return [OutboxItem.from_row(tuple(r)) for r in rows]
+    @staticmethod
+    def _items(found: Iterable[outbox_rows.OutboxRow]) -> list[OutboxItem]:
+        return [OutboxItem.from_row(r) for r in found]
 
     # ------------------------------------------------------------------ maintenance
 
@@ -425,26 +395,9 @@ class Outbox:
         """Put a failed row back in the queue, due at once (after fixing its receiver).
         False when there is no such failed row."""
         at = self._clock.now() if now is None else now
-        changed = self._db.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE outbox SET state = 'pending', next_attempt_at = ? "
-                    "WHERE id = ? AND state = 'failed'",
-                    (at, item_id),
-                ).rowcount
-            )
-        )
-        return bool(changed)
+        return self._db.write(lambda conn: outbox_rows.requeue_failed(conn, item_id, at))
 
     def prune(self, before: float) -> int:
         """Delete delivered and failed rows created before ``before``; pending rows are
         kept whatever their age. Returns how many were deleted."""
-        return int(
-            self._db.write(
-                lambda conn: (
-                    conn.execute(
-                        "DELETE FROM outbox WHERE state != 'pending' AND created_at < ?", (before,)
-                    ).rowcount
-                )
-            )
-        )
+        return self._db.write(lambda conn: outbox_rows.delete_finished_before(conn, before))

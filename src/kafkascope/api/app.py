@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from kafkascope import __version__
 from kafkascope.api import views
-from kafkascope.api.metrics import CONTENT_TYPE, render
+from kafkascope.api.metrics import CONTENT_TYPE, AlertCounts, render
 from kafkascope.monitor.live import ClusterLive, LiveState
 from kafkascope.store.history import History
 
@@ -33,7 +33,7 @@ class AlertsBackend(Protocol):
     def list_silences(self) -> list[dict[str, Any]]: ...
     def add_silence(self, spec: Any, by: str) -> dict[str, Any]: ...
     def delete_silence(self, silence_id: str) -> bool: ...
-    def metric_families(self) -> Iterable[Any]: ...
+    def alert_counts(self) -> AlertCounts: ...
 
 
 class Backend(Protocol):
@@ -293,7 +293,7 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False, dependencies=read)
     def metrics() -> Response:
-        extra = backend.alerts.metric_families if backend.alerts is not None else None
-        return Response(render(backend.live, extra), media_type=CONTENT_TYPE)
+        counts = backend.alerts.alert_counts if backend.alerts is not None else None
+        return Response(render(backend.live, counts), media_type=CONTENT_TYPE)
 
     return app

@@ -14,7 +14,6 @@ store can be read (printed as one line by the ``kafkascope`` entry point).
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -25,11 +24,12 @@ import httpx
 import typer
 
 from kafkascope.alerts.alert import Alert
-from kafkascope.alerts.runner import STATE_KEY, alert_rows
+from kafkascope.alerts.runner import alert_rows
 from kafkascope.cli.lag import format_seconds, render_table
 from kafkascope.config import Config, load_config, split_host_port
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.model import Severity
+from kafkascope.store.alert_state import read_engine_state_file
 
 __all__ = ["AlertListing", "alerts", "from_service", "from_store", "render_alerts"]
 
@@ -92,21 +92,12 @@ def from_store(data_dir: Path, state: str | None) -> AlertListing:
             f"no kafkascope store at {path}, and no service answered. Fix: start "
             "'kafkascope serve --config FILE', or point --url at a running service"
         )
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute(
-                "SELECT value, updated_at FROM service_state WHERE key = ?", (STATE_KEY,)
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise KafkascopeError(f"cannot read the kafkascope store {path}: {e}") from e
-    if row is None:
+    stored = read_engine_state_file(path)
+    if stored is None:
         return AlertListing([], f"store {path} (no alert evaluation stored yet)", time.time())
-    stored = json.loads(row[0]).get("alerts", [])
-    alerts = alert_rows((Alert.from_dict(a) for a in stored), state)
-    return AlertListing(alerts, f"store {path}", float(row[1]))
+    saved = stored.state.get("alerts", [])
+    alerts = alert_rows((Alert.from_dict(a) for a in saved), state)
+    return AlertListing(alerts, f"store {path}", stored.updated_at)
 
 
 _ORDER = {"firing": 0, "pending": 1, "resolved": 2}

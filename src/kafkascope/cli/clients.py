@@ -27,22 +27,17 @@ from typing import Annotated
 
 import typer
 
+from kafkascope.clock import SystemClock
 from kafkascope.config import ClusterConfig, load_config
 from kafkascope.errors import ConfigError
-from kafkascope.evaluate.liveness import Thresholds
-from kafkascope.monitor.clients import SEVERITY, ClientMonitor, ClientReport
-from kafkascope.sources.discovery import Discovery, parse_port_range
-from kafkascope.sources.jmx.collector import Backoff, JmxCollector
-from kafkascope.sources.jmx.connection import JmxEndpoint
-from kafkascope.sources.kafka.admin import KafkaAdmin
+from kafkascope.monitor.clients import SEVERITY, ClientReport
+from kafkascope.service.builder import client_monitor
 
 __all__ = [
     "DEFAULT_SAMPLE",
-    "build_monitor",
     "choose_cluster",
     "clients",
     "render",
-    "thresholds_of",
 ]
 
 DEFAULT_SAMPLE = 10.0
@@ -70,53 +65,6 @@ def choose_cluster(config: Path | None, name: str | None) -> ClusterConfig:
     raise ConfigError(
         f"no cluster named '{name}' in the configuration. Fix: use one of {', '.join(names)}"
     )
-
-
-def thresholds_of(cluster: ClusterConfig) -> Thresholds:
-    lv = cluster.liveness
-    return Thresholds(
-        hung_poll_seconds=lv.hung_poll_seconds,
-        max_poll_interval=lv.max_poll_interval,
-        producer_stuck_seconds=lv.producer_stuck_seconds,
-    )
-
-
-def build_monitor(cluster: ClusterConfig) -> tuple[ClientMonitor, JmxCollector, KafkaAdmin]:
-    """A monitor wired from one cluster's settings; the caller closes the collector and
-    the admin. Failed JMX targets are retried at every poll (the backoff is capped below
-    the client interval): a refused port costs microseconds, and a JVM that comes back
-    must not wait out a minute-long backoff to read ALIVE again."""
-    jmx = cluster.jmx
-    user, password = jmx.client_credentials()
-    secret = password.reveal() if password is not None else None
-
-    def endpoint(target: str) -> JmxEndpoint:
-        return JmxEndpoint.parse(
-            target, username=user, password=secret, ssl=jmx.ssl, registry_ssl=jmx.registry_ssl
-        )
-
-    discovery = Discovery(
-        static=list(jmx.clients.static),
-        file_sd=jmx.clients.file_sd,
-        probe_ports=parse_port_range(jmx.clients.probe_ports),
-    )
-    collector = JmxCollector(
-        timeout=cluster.jmx_timeout,
-        backoff=Backoff(base=0.5, cap=0.9 * cluster.client_interval),
-    )
-    props = cluster.librdkafka_config()
-    servers = props.pop("bootstrap.servers")
-    admin = KafkaAdmin(servers, props, timeout=max(5.0, cluster.jmx_timeout))
-    monitor = ClientMonitor(
-        cluster.name,
-        collector,
-        discovery,
-        admin,
-        thresholds_of(cluster),
-        expected_members=cluster.liveness.expected_members,
-        endpoint=endpoint,
-    )
-    return monitor, collector, admin
 
 
 def _clock(ts: float | None) -> str:
@@ -185,7 +133,7 @@ def clients(
     """Every producer, consumer and group member: ALIVE, HUNG, UNRESPONSIVE, DEAD, IDLE or
     UNKNOWN, with the reason, group, JMX target and when it was last seen."""
     chosen = choose_cluster(config, cluster)
-    monitor, collector, admin = build_monitor(chosen)
+    monitor = client_monitor(chosen, SystemClock())
     interval = chosen.client_interval
     polls = int(sample // interval) + 1
     typer.echo(
@@ -202,8 +150,6 @@ def clients(
             report = monitor.poll()
     finally:
         monitor.close()
-        collector.close()
-        admin.close()
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -1,5 +1,5 @@
 """``make demo``: a real local Kafka cluster with the demo workload, watched by kafkascope
-(``Service``, as ``kafkascope serve`` runs it), with the URL where it serves printed.
+(the service, started as ``kafkascope serve`` starts it), with the URL where it serves printed.
 
 Runs in the foreground; Ctrl-C (or SIGTERM) stops everything it started."""
 
@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from kafkascope.cli.serve import start_service
 from kafkascope.config import load_config
 from kafkascope.errors import KafkascopeError
 from kafkascope.sandbox import cluster, procs
@@ -46,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nsandbox ready in {state.startup_seconds} s; bootstrap {state.bootstrap}")
         print(f"description: {Path(state.dir) / 'sandbox.json'}", flush=True)
         config = load_config(Path(state.dir) / "kafkascope.toml")
-        service = Service(config)
-        service.start(("127.0.0.1", _port(args.port)))
-        url = service.url
+        service, url = start_service(config, ("127.0.0.1", _port(args.port)))
         print(f"\nkafkascope is monitoring the sandbox: {url}/api/v1/clusters")
         print(f"  brokers  {url}/api/v1/clusters/sandbox/brokers")
         print(f"  groups   {url}/api/v1/clusters/sandbox/groups")

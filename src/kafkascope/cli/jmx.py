@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kafkascope.cli.options import JsonOpt
 from kafkascope.errors import ConfigError
 from kafkascope.model import Sample
 from kafkascope.sources.jmx.catalog import default_catalog
@@ -26,8 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Target = Annotated[str, typer.Argument(metavar="HOST:PORT", help="The JVM's JMX endpoint.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+EndpointArg = Annotated[str, typer.Argument(metavar="HOST:PORT", help="The JVM's JMX endpoint.")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="JMX username (with --password-file).")]
 PasswordFileOpt = Annotated[
     Path | None,
@@ -37,7 +37,7 @@ PasswordFileOpt = Annotated[
     ),
 ]
 SslOpt = Annotated[bool, typer.Option("--ssl", help="Use SSL for JMX, including the RMI registry.")]
-TimeoutOpt = Annotated[
+JmxTimeoutOpt = Annotated[
     float,
     typer.Option("--timeout", help="Seconds to wait for each JMX call before giving up.", min=0.1),
 ]
@@ -73,12 +73,12 @@ def _echo_json(data: Any) -> None:
 
 @app.command()
 def domains(
-    target: Target,
+    target: EndpointArg,
     as_json: JsonOpt = False,
     user: UserOpt = None,
     password_file: PasswordFileOpt = None,
     ssl: SslOpt = False,
-    timeout: TimeoutOpt = 5.0,
+    timeout: JmxTimeoutOpt = 5.0,
 ) -> None:
     """List the JVM's MBean domains (kafka.server on a broker, kafka.consumer on a consumer)."""
     endpoint = endpoint_from_options(target, user, password_file, ssl)
@@ -93,7 +93,7 @@ def domains(
 
 @app.command()
 def query(
-    target: Target,
+    target: EndpointArg,
     pattern: Annotated[
         str,
         typer.Argument(help="ObjectName pattern, e.g. 'kafka.consumer:type=consumer-metrics,*'."),
@@ -106,7 +106,7 @@ def query(
     user: UserOpt = None,
     password_file: PasswordFileOpt = None,
     ssl: SslOpt = False,
-    timeout: TimeoutOpt = 5.0,
+    timeout: JmxTimeoutOpt = 5.0,
 ) -> None:
     """List the MBeans matching PATTERN, and read --attr attributes of each (one call per
     MBean)."""
@@ -148,7 +148,7 @@ def _sample_json(s: Sample) -> dict[str, Any]:
 
 @app.command()
 def collect(
-    target: Target,
+    target: EndpointArg,
     sets: Annotated[
         list[str] | None,
         typer.Option(
@@ -161,7 +161,7 @@ def collect(
     user: UserOpt = None,
     password_file: PasswordFileOpt = None,
     ssl: SslOpt = False,
-    timeout: TimeoutOpt = 5.0,
+    timeout: JmxTimeoutOpt = 5.0,
 ) -> None:
     """Detect what the JVM is and read the catalog from it, as the service does."""
     endpoint = endpoint_from_options(target, user, password_file, ssl)

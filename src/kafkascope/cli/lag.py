@@ -29,11 +29,12 @@ from typing import Annotated, Any, Protocol
 
 import typer
 
+from kafkascope.cli.options import JsonOpt
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import LagConfig, load_config
 from kafkascope.errors import ConfigError
-from kafkascope.monitor.lag import GroupReport, LagMonitor, LagReport
-from kafkascope.sources.kafka.admin import KafkaAdmin
+from kafkascope.monitor.lag import GroupReport, LagReport
+from kafkascope.service.builder import lag_monitor
 
 __all__ = [
     "ReportSource",
@@ -178,15 +179,21 @@ class SampledSource:
 
     def report(self, groups: Sequence[str] | None) -> LagReport:
         polls = int(self.sample // self.interval) + 1
-        with KafkaAdmin(
-            self.target.bootstrap, self.target.properties, self.timeout, clock=self._clock
-        ) as admin:
-            # A sample shorter than stop_grace could never call a dead consumer STOP: the
-            # sample itself is the evidence, so half of it is the grace (a consumer silent for
-            # the second half of the sample while its log moved on has stopped).
-            grace = min(self.target.lag.stop_grace, self.sample / 2)
-            lag = self.target.lag.model_copy(update={"stop_grace": grace})
-            monitor = LagMonitor(self.target.name, admin, lag, None, self._clock, groups=groups)
+        # A sample shorter than stop_grace could never call a dead consumer STOP: the
+        # sample itself is the evidence, so half of it is the grace (a consumer silent for
+        # the second half of the sample while its log moved on has stopped).
+        grace = min(self.target.lag.stop_grace, self.sample / 2)
+        lag = self.target.lag.model_copy(update={"stop_grace": grace})
+        monitor = lag_monitor(
+            self.target.name,
+            self.target.bootstrap,
+            self.target.properties,
+            lag,
+            self._clock,
+            groups=groups,
+            timeout=self.timeout,
+        )
+        try:
             start = time.monotonic()
             report = monitor.poll(exact=polls == 1)
             if groups is not None and not any(g in report.groups for g in groups):
@@ -202,6 +209,8 @@ class SampledSource:
                     self._sleep(delay)
                 report = monitor.poll(exact=i == polls - 1)
             return report
+        finally:
+            monitor.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -347,10 +356,9 @@ SampleOpt = Annotated[
 IntervalOpt = Annotated[
     float, typer.Option("--interval", min=0.1, help="Seconds between polls while sampling.")
 ]
-TimeoutOpt = Annotated[
+KafkaTimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0.5, help="Seconds each Kafka request may take.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _source(
@@ -374,7 +382,7 @@ def groups(
     properties: PropertyOpt = None,
     sample: SampleOpt = DEFAULT_SAMPLE,
     interval: IntervalOpt = DEFAULT_INTERVAL,
-    timeout: TimeoutOpt = 10.0,
+    timeout: KafkaTimeoutOpt = 10.0,
 ) -> None:
     """Every consumer group: state, members, lag status, total lag and lag time."""
     source = _source(config, cluster, bootstrap, properties, sample, interval, timeout)
@@ -394,7 +402,7 @@ def lag(
     properties: PropertyOpt = None,
     sample: SampleOpt = DEFAULT_SAMPLE,
     interval: IntervalOpt = DEFAULT_INTERVAL,
-    timeout: TimeoutOpt = 10.0,
+    timeout: KafkaTimeoutOpt = 10.0,
 ) -> None:
     """One group per partition: committed and end offsets, lag, lag time, status and the
     owning client (client id @ host). Exit 1 when the group does not exist."""

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from kafkascope.alerts.alert import Alert, AlertState, Notification, fingerprint
-from kafkascope.alerts.runner import build_notifiers
+from kafkascope.alerts.setup import build_notifiers
 from kafkascope.config import Config, load_config
 from kafkascope.errors import ConfigError, NotifyError
 from kafkascope.model import Severity

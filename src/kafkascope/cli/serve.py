@@ -3,14 +3,61 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 
-from kafkascope.config import load_config, split_host_port
+from kafkascope import __version__
+from kafkascope.api.server import HttpServer
+from kafkascope.config import Config, load_config, split_host_port
 from kafkascope.errors import ConfigError
-from kafkascope.service.service import Service, with_overrides
+from kafkascope.service.service import Service
+
+
+def with_overrides(config: Config, listen: str | None, data_dir: Path | None) -> Config:
+    """``serve --listen/--data-dir`` win over the file."""
+    update: dict[str, Any] = {}
+    if listen is not None:
+        update["listen"] = listen
+    if data_dir is not None:
+        update["data_dir"] = data_dir
+    if not update:
+        return config
+    return config.model_copy(update={"service": config.service.model_copy(update=update)})
+
+
+def start_service(config: Config, listen: tuple[str, int] | None = None) -> tuple[Service, str]:
+    """The service with its HTTP server, started; returns it and the URL it serves on.
+    On a failure every part already started is stopped before the error is raised."""
+    service = Service(config)
+    http = HttpServer(service, listen or split_host_port(config.service.listen))
+    service.add(http)
+    service.start()
+    return service, http.url
+
+
+def run_until_signalled(config: Config) -> None:
+    """Start, print where it serves, and run until SIGTERM or SIGINT; then stop in order."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service, url = start_service(config)
+    print(
+        f"kafkascope {__version__} serving on {url} (API {url}/api/v1, metrics {url}/metrics)",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        service.stop()
 
 
 def serve(
@@ -33,4 +80,4 @@ def serve(
         level=getattr(logging, str(cfg.service.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    Service(cfg).run_forever()
+    run_until_signalled(cfg)

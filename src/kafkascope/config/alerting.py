@@ -20,7 +20,7 @@ from kafkascope.alerts.pack import BUILTIN_RULES
 from kafkascope.config.tables import Settings
 from kafkascope.config.values import (
     REFERENCE_DOC,
-    Comparator,
+    ComparatorName,
     Duration,
     EmailAddress,
     HttpUrl,
@@ -75,7 +75,7 @@ class CustomRule(Settings):
         "`topic`), plus `broker` (the node id) on broker metrics and `group` on a group "
         "member's consumer metrics; the alert fires once per distinct label set.",
     )
-    comparator: Comparator = Field(description="One of > >= < <= == !=.", examples=['">"'])
+    comparator: ComparatorName = Field(description="One of > >= < <= == !=.", examples=['">"'])
     threshold: float = Field(description="Compared with the metric.", examples=["1000"])
     for_: Duration = Field(
         default=0.0, alias="for", description="How long the condition must hold before firing."

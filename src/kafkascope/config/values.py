@@ -257,7 +257,7 @@ HttpUrl = Annotated[str, BeforeValidator(_http_url), Kind("URL")]
 EmailAddress = Annotated[str, BeforeValidator(_email_address), Kind("e-mail address")]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)]
 SeverityName = Annotated[Literal["info", "warning", "critical"], BeforeValidator(_lower)]
-Comparator = Literal[">", ">=", "<", "<=", "==", "!="]
+ComparatorName = Literal[">", ">=", "<", "<=", "==", "!="]
 JmxSource = Annotated[Literal["jmx", "jolokia", "prometheus"], BeforeValidator(_lower)]
 
 

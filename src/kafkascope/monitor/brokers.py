@@ -123,6 +123,11 @@ class BrokerMonitor:
     _targets: dict[int, str] = field(default_factory=dict)
     _last_ends: dict[str, tuple[float, int]] = field(default_factory=dict)
 
+    def close(self) -> None:
+        """Release the JMX collector and admin client this monitor was built with."""
+        self.collector.close()
+        self.admin.close()
+
     def poll(self) -> BrokerReport:
         now = self.clock.now()
         metadata_error: str | None = None
@@ -257,15 +262,42 @@ class BrokerMonitor:
         )
 
 
-def _key_metrics(samples: Iterable[Sample]) -> dict[str, float]:
-    """The headline figures of one broker: totals (no topic label) and the Produce p99."""
+#: Catalog name of the request-latency p99; only its ``request=Produce`` sample is headline.
+PRODUCE_P99_METRIC = "kafka_broker_request_total_time_ms_p99"
+#: Catalog name of the broker's total incoming message rate.
+MESSAGES_IN_METRIC = "kafka_broker_messages_in_rate1m"
+#: Catalog name of the JVM's uptime (alerting waits out a broker's warm-up with it).
+UPTIME_METRIC = "jvm_uptime_ms"
+#: Every catalog name :func:`headline_metrics` keeps: the union of what the broker rows
+#: show (:data:`KEY_METRICS`, produce p99, messages in) and what the alert rules read
+#: (those plus the JVM uptime). Each caller picks its own keys from the one extraction.
+HEADLINE_METRICS: frozenset[str] = frozenset(
+    {*KEY_METRICS, PRODUCE_P99_METRIC, MESSAGES_IN_METRIC, UPTIME_METRIC}
+)
+# The short keys the broker rows (and the API's /brokers ``metrics``) use beyond KEY_METRICS.
+_ROW_KEYS: Mapping[str, str] = {
+    **KEY_METRICS,
+    PRODUCE_P99_METRIC: "produce_p99_ms",
+    MESSAGES_IN_METRIC: "messages_in_per_sec",
+}
+
+
+def headline_metrics(samples: Iterable[Sample]) -> dict[str, float]:
+    """The headline figures of one broker by catalog name: broker totals (samples without a
+    ``topic`` label) of :data:`HEADLINE_METRICS`, the p99 of Produce requests only.
+
+    The one extraction of a broker's headline figures: the broker rows and the alert rules
+    (``alerts/inputs``) both read it, so they cannot disagree on what a figure is."""
     out: dict[str, float] = {}
     for s in samples:
-        key = KEY_METRICS.get(s.name)
-        if key is not None and not s.label("topic"):
-            out[key] = s.value
-        elif s.name == "kafka_broker_request_total_time_ms_p99" and s.label("request") == "Produce":
-            out["produce_p99_ms"] = s.value
-        elif s.name == "kafka_broker_messages_in_rate1m" and not s.label("topic"):
-            out["messages_in_per_sec"] = s.value
+        if s.name not in HEADLINE_METRICS or s.label("topic"):
+            continue
+        if s.name == PRODUCE_P99_METRIC and s.label("request") != "Produce":
+            continue
+        out[s.name] = s.value
     return out
+
+
+def _key_metrics(samples: Iterable[Sample]) -> dict[str, float]:
+    """The headline figures of one broker under the short keys its row shows."""
+    return {_ROW_KEYS[k]: v for k, v in headline_metrics(samples).items() if k in _ROW_KEYS}

@@ -445,10 +445,15 @@ class ClientMonitor:
         return ClientReport(self.cluster, now, rows, groups, silent, errors, samples)
 
     def close(self) -> None:
-        """Stop the offset-reading thread; the collector and admin belong to the caller."""
+        """Stop the offset-reading thread, then release the collector and admin this
+        monitor was built with (idempotent)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self.collector.close()
+        close = getattr(self.admin, "close", None)  # recorded answers hold nothing
+        if callable(close):
+            close()
 
     def _offsets_pool(self) -> cf.ThreadPoolExecutor:
         if self._pool is None:

@@ -265,6 +265,12 @@ class LagMonitor:
         self._forgotten_groups: set[str] = set()
         self._forgotten_topics: set[str] = set()
 
+    def close(self) -> None:
+        """Release the admin client this monitor was built with (idempotent)."""
+        close = getattr(self._admin, "close", None)  # recorded answers hold nothing
+        if callable(close):
+            close()
+
     def __repr__(self) -> str:
         return f"LagMonitor({self.cluster!r}, {len(self._seen)} groups)"
 

@@ -1,11 +1,6 @@
-"""The rule pack: Kafka's built-in alert rules as data, the checks that apply them, user rules.
-
-Rules are data (:class:`RuleSpec`), so config can override any of them by name
-(:func:`apply_overrides`) and the docs can print the table. Each built-in rule has one small
-named check, a pure function of one *view*: a plain dataclass the service builds from what
-the sources and evaluators saw (:class:`BrokerView`, :class:`ClusterView`,
-:class:`GroupView`, :class:`ClientView`, :class:`TopicView`). A check returns a
-:class:`Finding` when its condition holds *now*; durations (``for``) are the engine's job.
+"""The built-in rules' checks: each rule has one small named check, a pure function of one
+subject (:mod:`kafkascope.alerts.subjects`) that returns a :class:`Finding` when its
+condition holds *now*; durations (``for``) are the engine's job.
 
 Conventions every check follows:
 
@@ -21,20 +16,16 @@ Conventions every check follows:
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import itertools
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any
 
-from kafkascope.alerts.alert import Finding, Labels, Matcher, make_labels
+from kafkascope.alerts.alert import Finding, make_labels
 from kafkascope.alerts.pack import (
     ACTIVE_CONTROLLER_COUNT,
     BROKER_DOWN,
-    BUILTIN_RULES,
     CLIENT_DEAD,
     CLIENT_HUNG,
     CLIENT_UNRESPONSIVE,
@@ -51,32 +42,25 @@ from kafkascope.alerts.pack import (
     UNDER_REPLICATED_PARTITIONS,
     RuleSpec,
 )
-from kafkascope.errors import ConfigError
-from kafkascope.model import Liveness, Severity, Status
+from kafkascope.alerts.subjects import (
+    BrokerMetric,
+    BrokerView,
+    ClientCounter,
+    ClientView,
+    ClusterView,
+    ControllerCounter,
+    ControllerMetric,
+    CounterPoint,
+    GroupView,
+    TopicView,
+)
+from kafkascope.alerts.wording import duration, num, plural
+from kafkascope.model import Labels, Liveness, Severity, Status
 
 __all__ = [
-    "BUILTIN_RULES",
     "LATENCY_WARMUP_SECONDS",
     "RULE_SOURCE",
     "USER_RULE_SOURCES",
-    "BrokerMetric",
-    "BrokerView",
-    "ClientCounter",
-    "ClientView",
-    "ClusterView",
-    "Comparator",
-    "ControllerCounter",
-    "ControllerMetric",
-    "ControllerView",
-    "CounterPoint",
-    "GroupView",
-    "MetricSample",
-    "RuleOverride",
-    "RuleSpec",
-    "SampleLike",
-    "TopicView",
-    "UserRule",
-    "apply_overrides",
     "check_active_controller_count",
     "check_broker_down",
     "check_client_dead",
@@ -95,251 +79,13 @@ __all__ = [
     "check_under_replicated_partitions",
     "counter_increase",
     "evaluate_builtin",
-    "evaluate_user_rule",
 ]
-
-
-# --------------------------------------------------------------------------------------
-# Overrides from config
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RuleOverride:
-    """Config's changes to one built-in rule; ``None`` keeps the default."""
-
-    severity: Severity | None = None
-    for_seconds: float | None = None
-    threshold: float | None = None
-    critical_threshold: float | None = None
-    window_seconds: float | None = None
-    enabled: bool | None = None
-
-
-_OVERRIDE_KEYS = {
-    "severity": "severity",
-    "for": "for_seconds",
-    "for_seconds": "for_seconds",
-    "threshold": "threshold",
-    "critical_threshold": "critical_threshold",
-    "window": "window_seconds",
-    "window_seconds": "window_seconds",
-    "enabled": "enabled",
-}
-
-
-def _override_from_mapping(name: str, data: Mapping[str, Any]) -> RuleOverride:
-    kw: dict[str, Any] = {}
-    for key, value in data.items():
-        field_name = _OVERRIDE_KEYS.get(key)
-        if field_name is None:
-            valid = ", ".join(sorted(_OVERRIDE_KEYS))
-            raise ConfigError(f"alerts.rules.{name}: unknown setting {key!r}; valid: {valid}")
-        try:
-            if field_name == "severity":
-                kw[field_name] = value if isinstance(value, Severity) else Severity.parse(value)
-            elif field_name == "enabled":
-                if not isinstance(value, bool):
-                    raise ValueError(f"expected true or false, got {value!r}")
-                kw[field_name] = value
-            else:
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(f"expected a number, got {value!r}")
-                kw[field_name] = float(value)
-        except (ValueError, AttributeError) as exc:
-            raise ConfigError(f"alerts.rules.{name}.{key}: {exc}") from None
-    return RuleOverride(**kw)
-
-
-def apply_overrides(
-    pack: Sequence[RuleSpec], overrides: Mapping[str, RuleOverride | Mapping[str, Any]]
-) -> tuple[RuleSpec, ...]:
-    """The pack with config's overrides applied, by rule name.
-
-    ``overrides`` maps a rule name to a :class:`RuleOverride` or a mapping with any of
-    ``severity``, ``for``, ``threshold``, ``critical_threshold``, ``window``, ``enabled``.
-    An unknown rule name or setting raises :class:`ConfigError` naming the valid ones.
-    """
-    known = {r.name: r for r in pack}
-    changed: dict[str, RuleSpec] = {}
-    for name, raw in overrides.items():
-        if name not in known:
-            raise ConfigError(
-                f"alerts.rules.{name}: no such built-in rule; known rules: "
-                f"{', '.join(sorted(known))}"
-            )
-        ov = raw if isinstance(raw, RuleOverride) else _override_from_mapping(name, raw)
-        updates = {
-            f.name: getattr(ov, f.name)
-            for f in dataclasses.fields(RuleOverride)
-            if getattr(ov, f.name) is not None
-        }
-        try:
-            changed[name] = dataclasses.replace(known[name], **updates)
-        except ValueError as exc:
-            raise ConfigError(f"alerts.rules.{name}: {exc}") from None
-    return tuple(changed.get(r.name, r) for r in pack)
-
-
-# --------------------------------------------------------------------------------------
-# Views: what the service hands the checks
-# --------------------------------------------------------------------------------------
-
-#: ``(timestamp, counter value)``, one reading of a monotonically increasing counter.
-CounterPoint = tuple[float, float]
-
-
-class BrokerMetric:
-    """Keys of :attr:`BrokerView.metrics` (gauges, latest reading): the catalog's metric
-    names (``sources/catalog/broker.yaml``), so the service fills the map from samples."""
-
-    #: ReplicaManager UnderReplicatedPartitions
-    UNDER_REPLICATED: Final = "kafka_broker_under_replicated_partitions"
-    #: ReplicaManager UnderMinIsrPartitionCount
-    UNDER_MIN_ISR: Final = "kafka_broker_under_min_isr_partitions"
-    #: KafkaRequestHandlerPool RequestHandlerAvgIdlePercent, OneMinuteRate (0-1)
-    REQUEST_HANDLER_IDLE: Final = "kafka_broker_request_handler_idle_ratio"
-    #: RequestMetrics TotalTimeMs 99thPercentile (ms): the sample labelled request=Produce
-    PRODUCE_P99_MS: Final = "kafka_broker_request_total_time_ms_p99"
-    #: java.lang Runtime Uptime (ms): how long the broker's JVM has run
-    UPTIME_MS: Final = "jvm_uptime_ms"
-
-
-class ControllerMetric:
-    """Keys of :attr:`ControllerView.metrics` (catalog names, ``controller.yaml``)."""
-
-    #: KafkaController ActiveControllerCount
-    ACTIVE_CONTROLLER_COUNT: Final = "kafka_controller_active"
-    #: KafkaController OfflinePartitionsCount
-    OFFLINE_PARTITIONS: Final = "kafka_controller_offline_partitions"
-
-
-class ControllerCounter:
-    """Keys of :attr:`ControllerView.counters` (catalog names)."""
-
-    #: ControllerStats UncleanLeaderElectionsPerSec, Count
-    UNCLEAN_ELECTIONS: Final = "kafka_controller_unclean_leader_elections_total"
-
-
-class ClientCounter:
-    """Keys of :attr:`ClientView.counters` (catalog names, ``producer.yaml``)."""
-
-    #: producer-metrics record-error-total
-    RECORD_ERRORS: Final = "kafka_producer_record_errors_total"
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerView:
-    """One broker as the monitor sees it now.
-
-    ``in_metadata``: listed by the cluster's metadata (the service knows the expected
-    brokers from config or from having seen them). ``jmx_reachable``: None when no JMX
-    endpoint is configured for it (then only metadata decides "down").
-    """
-
-    cluster: str
-    broker_id: int
-    in_metadata: bool
-    jmx_reachable: bool | None
-    jmx_error: str | None = None
-    jmx_target: str | None = None
-    metrics: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ControllerView:
-    """One KRaft controller (or combined node) read over JMX."""
-
-    node_id: int
-    jmx_reachable: bool
-    jmx_error: str | None = None
-    jmx_target: str | None = None
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    counters: Mapping[str, Sequence[CounterPoint]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterView:
-    """Cluster-wide facts: the controllers' metrics and, when known from metadata, the
-    number of partitions without a leader."""
-
-    cluster: str
-    controllers: tuple[ControllerView, ...] = ()
-    leaderless_partitions: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupView:
-    """A consumer group's evaluation (built from the lag evaluator's verdict).
-
-    ``status`` is Burrow's group status (worst partition); ``worst`` names the partition
-    behind it (e.g. ``"orders-3"``); ``reason`` is the evaluator's explanation.
-    ``lag_threshold_seconds`` is the cluster's own threshold for the lag-seconds rule
-    (config ``lag_seconds_threshold``), None to use the rule's.
-    """
-
-    cluster: str
-    group: str
-    status: Status
-    lag_seconds: float | None = None
-    total_lag: int | None = None
-    worst: str | None = None
-    reason: str = ""
-    lag_threshold_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientView:
-    """One client's liveness verdict. ``client_id`` plus ``target`` (its JMX endpoint, when
-    known) identify it; ``role`` is ``"consumer"`` or ``"producer"``."""
-
-    cluster: str
-    client_id: str
-    liveness: Liveness
-    reason: str = ""
-    group: str | None = None
-    target: str | None = None
-    role: str = "consumer"
-    counters: Mapping[str, Sequence[CounterPoint]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TopicView:
-    """A topic's producer liveness: ``producers_silent`` when the topic was being written
-    to and its log end stopped moving (``reason`` says since when and what was expected)."""
-
-    cluster: str
-    topic: str
-    producers_silent: bool
-    reason: str = ""
-
-
-# --------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------
-
-
-def _num(x: float) -> str:
-    """3.0 → "3", 0.05 → "0.05", 1234.5678 → "1234.6": short, no exponent for normal values."""
-    if x == int(x) and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.4g}" if abs(x) < 1 else f"{x:.1f}"
 
 
 def _gauge(metrics: Mapping[str, float], key: str) -> float | None:
     """The reading under ``key``, or None when it was not read (missing or NaN)."""
     value = metrics.get(key)
     return None if value is None or math.isnan(value) else value
-
-
-def _plural(n: float, word: str) -> str:
-    return f"{_num(n)} {word}{'' if n == 1 else 's'}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 120 and seconds % 60 == 0:
-        return f"{_num(seconds / 60)} min"
-    return f"{_num(seconds)} s"
 
 
 def counter_increase(points: Sequence[CounterPoint], now: float, window: float) -> float | None:
@@ -402,7 +148,7 @@ def check_offline_partitions(spec: RuleSpec, view: ClusterView) -> Finding | Non
         spec,
         make_labels(cluster=view.cluster),
         value,
-        f"cluster {view.cluster} has {_plural(value, 'offline partition')} (no leader): "
+        f"cluster {view.cluster} has {plural(value, 'offline partition')} (no leader): "
         f"nothing can be produced to or consumed from them (reported by {source})",
     )
 
@@ -424,7 +170,7 @@ def check_active_controller_count(spec: RuleSpec, view: ClusterView) -> Finding 
     total = sum(v for _, v in readings)
     if total == spec.threshold:
         return None
-    per_node = ", ".join(f"{n}={_num(v)}" for n, v in sorted(readings))
+    per_node = ", ".join(f"{n}={num(v)}" for n, v in sorted(readings))
     down = [c for c in view.controllers if not c.jmx_reachable]
     unreachable = "".join(
         f"; controller {c.node_id} unreachable ({_jmx_phrase(c.jmx_target, c.jmx_error)})"
@@ -434,8 +180,8 @@ def check_active_controller_count(spec: RuleSpec, view: ClusterView) -> Finding 
         spec,
         make_labels(cluster=view.cluster),
         total,
-        f"cluster {view.cluster} has {_plural(total, 'active controller')} (expected "
-        f"exactly {_num(spec.threshold)}): ActiveControllerCount {per_node}{unreachable}",
+        f"cluster {view.cluster} has {plural(total, 'active controller')} (expected "
+        f"exactly {num(spec.threshold)}): ActiveControllerCount {per_node}{unreachable}",
     )
 
 
@@ -457,8 +203,8 @@ def check_unclean_leader_election(spec: RuleSpec, view: ClusterView, now: float)
         spec,
         make_labels(cluster=view.cluster),
         total,
-        f"cluster {view.cluster} had {_plural(total, 'unclean leader election')} in the last "
-        f"{_duration(window)}: an out-of-sync replica became leader, committed records may "
+        f"cluster {view.cluster} had {plural(total, 'unclean leader election')} in the last "
+        f"{duration(window)}: an out-of-sync replica became leader, committed records may "
         "have been lost",
     )
 
@@ -501,7 +247,7 @@ def _broker_gauge(
     if value is None or not value > spec.threshold:
         return None
     noun = what[0] if value == 1 else what[1]
-    text = f"{_broker(view)} has {_num(value)} {noun}: {consequence}"
+    text = f"{_broker(view)} has {num(value)} {noun}: {consequence}"
     return _finding(spec, _broker_labels(view), value, text)
 
 
@@ -540,8 +286,8 @@ def check_request_handler_idle(spec: RuleSpec, view: BrokerView) -> Finding | No
         severity,
         _broker_labels(view),
         value,
-        f"{_broker(view)} request handlers are {_num(round((1 - value) * 100, 1))}% busy "
-        f"(idle {_num(value)} < {_num(limit)}): requests queue up and clients time out",
+        f"{_broker(view)} request handlers are {num(round((1 - value) * 100, 1))}% busy "
+        f"(idle {num(value)} < {num(limit)}): requests queue up and clients time out",
     )
 
 
@@ -571,7 +317,7 @@ def check_produce_latency_p99(spec: RuleSpec, view: BrokerView) -> Finding | Non
         severity,
         _broker_labels(view),
         value,
-        f"{_broker(view)} produce p99 latency is {_num(value)} ms (> {_num(limit)} ms)",
+        f"{_broker(view)} produce p99 latency is {num(value)} ms (> {num(limit)} ms)",
     )
 
 
@@ -597,9 +343,9 @@ def _group_text(view: GroupView) -> str:
         parts.append(f": {detail}")
     evidence = []
     if view.total_lag is not None:
-        evidence.append(f"lag {_plural(view.total_lag, 'message')}")
+        evidence.append(f"lag {plural(view.total_lag, 'message')}")
     if view.lag_seconds is not None:
-        evidence.append(f"~{_num(round(view.lag_seconds))} s behind")
+        evidence.append(f"~{num(round(view.lag_seconds))} s behind")
     if view.worst:
         evidence.append(f"worst partition {view.worst}")
     if evidence:
@@ -634,8 +380,8 @@ def check_consumer_group_lag_seconds(spec: RuleSpec, view: GroupView) -> Finding
         spec,
         _group_labels(view),
         value,
-        f"consumer group {view.group} of cluster {view.cluster} is {_num(round(value))} s "
-        f"behind (> {_num(limit)} s){worst}",
+        f"consumer group {view.group} of cluster {view.cluster} is {num(round(value))} s "
+        f"behind (> {num(limit)} s){worst}",
     )
 
 
@@ -691,7 +437,7 @@ def check_producer_errors(spec: RuleSpec, view: ClientView, now: float) -> Findi
         _client_labels(view),
         value,
         _client_text(
-            view, f"failing: {_plural(value, 'record')} not sent in the last {_duration(window)}"
+            view, f"failing: {plural(value, 'record')} not sent in the last {duration(window)}"
         ),
     )
 
@@ -786,138 +532,3 @@ def evaluate_builtin(
         out.extend(check_producer_errors(specs[PRODUCER_ERRORS], c, now) for c in clients)
     run(_TOPIC_CHECKS, topics)
     return [f for f in out if f is not None]
-
-
-# --------------------------------------------------------------------------------------
-# User rules
-# --------------------------------------------------------------------------------------
-
-
-class Comparator(enum.StrEnum):
-    GT = ">"
-    GE = ">="
-    LT = "<"
-    LE = "<="
-    EQ = "=="
-    NE = "!="
-
-    @classmethod
-    def parse(cls, text: str) -> Comparator:
-        try:
-            return cls(text.strip())
-        except ValueError:
-            valid = " ".join(c.value for c in cls)
-            raise ValueError(f"unknown comparator {text!r}; use one of: {valid}") from None
-
-    def holds(self, value: float, threshold: float) -> bool:
-        return _COMPARE[self](value, threshold)
-
-
-_COMPARE: dict[Comparator, Callable[[float, float], bool]] = {
-    Comparator.GT: operator.gt,
-    Comparator.GE: operator.ge,
-    Comparator.LT: operator.lt,
-    Comparator.LE: operator.le,
-    Comparator.EQ: operator.eq,
-    Comparator.NE: operator.ne,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSample:
-    """One metric reading for user rules: name, labels (incl. ``cluster``), value, and
-    optionally when it was read (older than the rule's ``stale_after`` is ignored).
-
-    Any object with these four attributes will do (:class:`SampleLike`), so the sources'
-    samples, whose labels are sorted pairs, can be passed as they are."""
-
-    name: str
-    labels: Mapping[str, str]
-    value: float
-    timestamp: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UserRule:
-    """A rule from config: ``metric{selector} <comparator> threshold`` held for ``for``.
-
-    ``selector`` matchers are ANDed (equality, or anchored regex). Every matching sample is
-    its own alert, labelled with the sample's labels. ``summary`` is the operator's own line
-    for notifications; the evidence (sample, value, comparison) is always appended.
-    ``stale_after``: samples read longer ago than this are ignored (a dead target's last
-    value must not fire forever); None keeps every sample.
-    """
-
-    name: str
-    metric: str
-    comparator: Comparator
-    threshold: float
-    for_seconds: float = 0.0
-    severity: Severity = Severity.WARNING
-    selector: tuple[Matcher, ...] = ()
-    summary: str = ""
-    enabled: bool = True
-    stale_after: float | None = 300.0
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.metric:
-            raise ValueError("a user rule needs a name and a metric")
-        if self.for_seconds < 0:
-            raise ValueError(f"rule {self.name}: for must be >= 0 seconds, got {self.for_seconds}")
-        # Config hands plain strings: accept ">" and "critical" as well as the enums.
-        if not isinstance(self.comparator, Comparator):
-            object.__setattr__(self, "comparator", Comparator.parse(str(self.comparator)))
-        if not isinstance(self.severity, Severity):
-            object.__setattr__(self, "severity", Severity.parse(str(self.severity)))
-
-
-class SampleLike(Protocol):
-    """What :func:`evaluate_user_rule` reads of a sample; labels as a mapping or as pairs."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def value(self) -> float: ...
-
-    @property
-    def labels(self) -> Mapping[str, str] | Labels: ...
-
-    @property
-    def timestamp(self) -> float | None: ...
-
-
-def _stale(sample: SampleLike, stale_after: float | None, now: float) -> bool:
-    if stale_after is None or sample.timestamp is None:
-        return False
-    return now - sample.timestamp > stale_after
-
-
-def evaluate_user_rule(rule: UserRule, samples: Iterable[SampleLike], now: float) -> list[Finding]:
-    """Findings for every sample of ``rule.metric`` matching the selector and the comparison."""
-    if not rule.enabled:
-        return []
-    findings = []
-    for s in samples:
-        if s.name != rule.metric or math.isnan(s.value):
-            continue
-        if _stale(s, rule.stale_after, now):
-            continue
-        by_name = dict(s.labels.items() if isinstance(s.labels, Mapping) else s.labels)
-        if not all(m.matches(by_name) for m in rule.selector):
-            continue
-        if not rule.comparator.holds(s.value, rule.threshold):
-            continue
-        labels = make_labels(by_name)
-        shown = ",".join(f"{k}={v}" for k, v in labels)
-        where = f" of cluster {by_name['cluster']}" if "cluster" in by_name else ""
-        headline = rule.summary or f"{rule.name}{where}"
-        evidence = (
-            f"{s.name}{{{shown}}} = {_num(s.value)} {rule.comparator.value} {_num(rule.threshold)}"
-        )
-        findings.append(
-            Finding(
-                rule.name, rule.severity, labels, s.value, f"{headline}: {evidence}", s.timestamp
-            )
-        )
-    return findings

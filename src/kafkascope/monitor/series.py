@@ -1,0 +1,283 @@
+"""The one table of kafkascope's own series: every ``kafkascope_*`` series is declared here
+once (name, help, unit, labels), and every report becomes named series here once.
+
+History (``store.history``), ``/metrics`` (``api.metrics``) and user alert rules all read
+what this module produces, so a series cannot be charted under one name and scraped under
+another, or carry one label set in history and another on ``/metrics``. Catalog metrics
+(what JMX gave) keep their catalog names; :func:`catalog_samples` is the one place that
+adds the labels that say where a sample came from (``cluster``, ``target``, and ``broker``
+or ``group`` where known).
+
+To add a series: declare a :class:`SeriesSpec` in ``SERIES`` and emit it from the function
+that reads its report. Both surfaces pick it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+
+from kafkascope.model import LIVENESS_CODE, Labels, Sample, Status
+from kafkascope.monitor.brokers import BrokerReport
+from kafkascope.monitor.clients import ClientReport
+from kafkascope.monitor.lag import LagReport
+from kafkascope.monitor.live import ClusterLive
+from kafkascope.store.history import Point
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSpec:
+    """One of kafkascope's own series. ``labels`` is the full label set, in the order
+    ``/metrics`` prints it; a label with no value in a point is absent (Prometheus reads
+    an empty label as an absent one)."""
+
+    name: str
+    help: str
+    unit: str
+    labels: tuple[str, ...]
+
+
+def _codes(enum_items: Iterable[tuple[str, int]]) -> str:
+    return " ".join(f"{code} {name}" for name, code in sorted(enum_items, key=lambda x: x[1]))
+
+
+_STATUS_CODES = _codes((s.name, int(s)) for s in Status)
+_LIVENESS_CODES = _codes((lv.value, code) for lv, code in LIVENESS_CODE.items())
+
+BROKER_UP = SeriesSpec(
+    "kafkascope_broker_up",
+    "1 when the broker is in the cluster metadata",
+    "",
+    ("cluster", "broker"),
+)
+BROKER_JMX_REACHABLE = SeriesSpec(
+    "kafkascope_broker_jmx_reachable",
+    "1 when the broker's JMX answered",
+    "",
+    ("cluster", "broker", "target"),
+)
+TOPIC_URP = SeriesSpec(
+    "kafkascope_topic_under_replicated_partitions",
+    "partitions whose ISR is smaller than their replica set (metadata)",
+    "partitions",
+    ("cluster", "topic"),
+)
+TOPIC_OFFLINE = SeriesSpec(
+    "kafkascope_topic_offline_partitions",
+    "partitions without a leader",
+    "partitions",
+    ("cluster", "topic"),
+)
+TOPIC_PRODUCE_RATE = SeriesSpec(
+    "kafkascope_topic_produce_rate",
+    "records/s from end-offset growth",
+    "records/s",
+    ("cluster", "topic"),
+)
+GROUP_STATUS = SeriesSpec(
+    "kafkascope_group_status",
+    f"Burrow group status ({_STATUS_CODES})",
+    "",
+    ("cluster", "group", "status"),
+)
+GROUP_TOTAL_LAG = SeriesSpec(
+    "kafkascope_group_total_lag",
+    "sum of current partition lag (records)",
+    "records",
+    ("cluster", "group"),
+)
+GROUP_LAG_SECONDS = SeriesSpec(
+    "kafkascope_group_lag_seconds",
+    "worst partition's lag in seconds",
+    "seconds",
+    ("cluster", "group"),
+)
+PARTITION_LAG = SeriesSpec(
+    "kafkascope_partition_lag",
+    "current lag (records)",
+    "records",
+    ("cluster", "group", "topic", "partition", "status"),
+)
+PARTITION_LAG_SECONDS = SeriesSpec(
+    "kafkascope_partition_lag_seconds",
+    "lag in seconds",
+    "seconds",
+    ("cluster", "group", "topic", "partition"),
+)
+CLIENT_LIVENESS = SeriesSpec(
+    "kafkascope_client_liveness",
+    f"client verdict ({_LIVENESS_CODES})",
+    "",
+    ("cluster", "client_id", "kind", "group", "target", "liveness"),
+)
+TOPIC_PRODUCERS_SILENT = SeriesSpec(
+    "kafkascope_topic_producers_silent",
+    "1 when a topic's steady production stopped",
+    "",
+    ("cluster", "topic"),
+)
+ALERTS = SeriesSpec(
+    "kafkascope_alerts",
+    "alerts by rule, severity and state",
+    "alerts",
+    ("cluster", "rule", "severity", "state"),
+)
+
+SERIES: tuple[SeriesSpec, ...] = (
+    BROKER_UP,
+    BROKER_JMX_REACHABLE,
+    TOPIC_URP,
+    TOPIC_OFFLINE,
+    TOPIC_PRODUCE_RATE,
+    GROUP_STATUS,
+    GROUP_TOTAL_LAG,
+    GROUP_LAG_SECONDS,
+    PARTITION_LAG,
+    PARTITION_LAG_SECONDS,
+    CLIENT_LIVENESS,
+    TOPIC_PRODUCERS_SILENT,
+    ALERTS,
+)
+BY_NAME: Mapping[str, SeriesSpec] = {s.name: s for s in SERIES}
+
+
+def _point(spec: SeriesSpec, ts: float, value: float, **labels: str) -> Point:
+    """A point of ``spec``; empty label values are left out (absent, as Prometheus reads
+    them), so the same subject has one identity in history and on ``/metrics``."""
+    unknown = set(labels) - set(spec.labels)
+    if unknown:  # a programming error: the table is the contract
+        raise ValueError(f"{spec.name}: labels {sorted(unknown)} are not declared")
+    return Point(spec.name, tuple(sorted((k, v) for k, v in labels.items() if v)), ts, value)
+
+
+def broker_points(cluster: str, r: BrokerReport) -> list[Point]:
+    """Brokers up and reachable, topics' replication and produce rate."""
+    t = r.taken_at
+    out: list[Point] = []
+    for b in r.brokers:
+        out.append(_point(BROKER_UP, t, 1.0 if b.up else 0.0, cluster=cluster, broker=str(b.id)))
+        if b.jmx.target:
+            out.append(
+                _point(
+                    BROKER_JMX_REACHABLE,
+                    t,
+                    1.0 if b.jmx.reachable else 0.0,
+                    cluster=cluster,
+                    broker=str(b.id),
+                    target=b.jmx.target,
+                )
+            )
+    for topic in r.topics:
+        key = {"cluster": cluster, "topic": topic.name}
+        out.append(_point(TOPIC_URP, t, float(topic.under_replicated), **key))
+        out.append(_point(TOPIC_OFFLINE, t, float(topic.offline), **key))
+        if topic.produce_rate is not None:
+            out.append(_point(TOPIC_PRODUCE_RATE, t, topic.produce_rate, **key))
+    return out
+
+
+def lag_points(cluster: str, r: LagReport) -> list[Point]:
+    """Group status and lag, and each partition's lag, as Burrow judged them."""
+    t = r.taken_at
+    out: list[Point] = []
+    for g in r.groups.values():
+        v = g.verdict
+        key = {"cluster": cluster, "group": g.group}
+        out.append(_point(GROUP_STATUS, t, float(int(v.status)), status=v.status.name, **key))
+        out.append(_point(GROUP_TOTAL_LAG, t, float(v.total_lag), **key))
+        if g.lag_seconds is not None:
+            out.append(_point(GROUP_LAG_SECONDS, t, g.lag_seconds, **key))
+        for p in v.partitions:
+            pkey = {**key, "topic": p.topic, "partition": str(p.partition)}
+            out.append(_point(PARTITION_LAG, t, float(p.current_lag), status=p.status.name, **pkey))
+            if p.lag_seconds is not None:
+                out.append(_point(PARTITION_LAG_SECONDS, t, p.lag_seconds, **pkey))
+    return out
+
+
+def client_points(cluster: str, r: ClientReport) -> list[Point]:
+    """Every client's verdict, and topics whose producers went silent."""
+    t = r.taken_at
+    out: list[Point] = []
+    seen: set[Labels] = set()
+    for row in r.clients:
+        p = _point(
+            CLIENT_LIVENESS,
+            t,
+            float(LIVENESS_CODE[row.liveness]),
+            cluster=cluster,
+            client_id=row.client_id,
+            kind=row.kind,
+            group=row.group or "",
+            target=row.target or row.host or "",
+            liveness=row.liveness.value,
+        )
+        if p.labels not in seen:  # one subject, one series (a member seen twice)
+            seen.add(p.labels)
+            out.append(p)
+    for topic in r.silent_topics:
+        out.append(_point(TOPIC_PRODUCERS_SILENT, t, 1.0, cluster=cluster, topic=topic))
+    return out
+
+
+def alert_points(counts: Mapping[tuple[str, str, str, str], int], ts: float) -> list[Point]:
+    """``counts``: (cluster, rule, severity, state) → how many alerts are there."""
+    return [
+        _point(ALERTS, ts, float(n), cluster=c, rule=rule, severity=sev, state=state)
+        for (c, rule, sev, state), n in sorted(counts.items())
+    ]
+
+
+def verdict_points(live: ClusterLive) -> list[Point]:
+    """Every series of one cluster's latest reports (those it has)."""
+    out: list[Point] = []
+    if live.brokers is not None:
+        out += broker_points(live.name, live.brokers)
+    if live.lag is not None:
+        out += lag_points(live.name, live.lag)
+    if live.clients is not None:
+        out += client_points(live.name, live.clients)
+    return out
+
+
+# -- catalog samples -------------------------------------------------------------------
+
+
+def broker_samples(cluster: str, r: BrokerReport) -> Iterator[Sample]:
+    """A broker report's catalog samples, labelled ``cluster``, ``target`` and ``broker``
+    (the node id), so a rule fires once per broker and a chart names the broker."""
+    node = {row.jmx.target: str(row.id) for row in r.brokers if row.jmx.target}
+    for s in r.samples:
+        yield _labelled(
+            s, {"cluster": cluster, "target": s.target, "broker": node.get(s.target, "")}
+        )
+
+
+def client_samples(cluster: str, r: ClientReport) -> Iterator[Sample]:
+    """A client report's catalog samples, labelled ``cluster``, ``target`` and, on a
+    consumer's, ``group`` (from its membership), so a rule can select a group's consumers."""
+    group = {(row.target, row.client_id): row.group for row in r.clients if row.group}
+    for s in r.samples:
+        g = group.get((s.target, s.label("client_id") or ""), "") or ""
+        yield _labelled(s, {"cluster": cluster, "target": s.target, "group": g})
+
+
+def catalog_samples(live: ClusterLive) -> Iterator[Sample]:
+    """Every catalog sample of one cluster's latest reports, labelled as above: the same
+    labels in history, on ``/metrics`` and for user rules."""
+    if live.brokers is not None:
+        yield from broker_samples(live.name, live.brokers)
+    if live.clients is not None:
+        yield from client_samples(live.name, live.clients)
+
+
+def _labelled(s: Sample, extra: Mapping[str, str]) -> Sample:
+    """``s`` with the ``extra`` labels it does not already have (empty ones left out)."""
+    have = {k for k, _ in s.labels}
+    add = [(k, v) for k, v in extra.items() if k not in have and v]
+    return replace(s, labels=tuple(sorted((*s.labels, *add)))) if add else s
+
+
+def sample_points(samples: Iterable[Sample]) -> list[Point]:
+    """Catalog samples as history points (their own name, labels and time)."""
+    return [Point(s.name, s.labels, s.timestamp, s.value) for s in samples]
