@@ -29,6 +29,7 @@ class HttpServer:
         self.wait = wait
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.exit_code: object = None
 
     def start(self) -> None:
         host, port = self.listen
@@ -41,7 +42,7 @@ class HttpServer:
             lifespan="off",
         )
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="http", daemon=True)
+        thread = threading.Thread(target=self._run, args=(server,), name="http", daemon=True)
         self._server, self._thread = server, thread
         thread.start()
         deadline = time.monotonic() + self.wait
@@ -53,6 +54,14 @@ class HttpServer:
                     "the port or pass another --listen HOST:PORT"
                 )
             time.sleep(0.05)
+
+    def _run(self, server: uvicorn.Server) -> None:
+        """uvicorn ends a failed bind with ``SystemExit``: it ends this thread, quietly,
+        and ``start()`` reports it (the error itself is already in the log)."""
+        try:
+            server.run()
+        except SystemExit as e:
+            self.exit_code = e.code
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
