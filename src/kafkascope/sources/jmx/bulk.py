@@ -79,28 +79,20 @@ class BulkTargetReader:
         self.clock = clock or SystemClock()
         target = endpoint.target
         self._reader: BulkSource
-        if source == "jolokia":
-            self._reader = JolokiaReader(
-                _base_url(endpoint) + DEFAULT_PATH,
-                catalog,
-                sets=sets,
-                opt_in=opt_in,
-                timeout=timeout,
-                auth=auth,
-                target=target,
-                clock=self.clock,
-            )
-        else:
-            self._reader = PrometheusReader(
-                _base_url(endpoint) + "/metrics",
-                catalog,
-                sets=sets,
-                opt_in=opt_in,
-                timeout=timeout,
-                auth=auth,
-                target=target,
-                clock=self.clock,
-            )
+        kind: type[JolokiaReader] | type[PrometheusReader] = JolokiaReader
+        path = DEFAULT_PATH
+        if source != "jolokia":
+            kind, path = PrometheusReader, "/metrics"
+        self._reader = kind(
+            _base_url(endpoint) + path,
+            catalog,
+            sets=sets,
+            opt_in=opt_in,
+            timeout=timeout,
+            auth=auth,
+            target=target,
+            clock=self.clock,
+        )
 
     @property
     def target(self) -> str:
