@@ -41,8 +41,8 @@ from kafkascope.alerts.notify import Notifier
 from kafkascope.clock import Clock
 from kafkascope.errors import NotifyError
 from kafkascope.store import outbox as outbox_rows
-from kafkascope.store.db import Database
-from kafkascope.store.outbox import ItemState, Transaction
+from kafkascope.store.db import Database, Transaction
+from kafkascope.store.outbox import ItemState
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",

@@ -29,14 +29,11 @@ from kafkascope.clock import Clock
 from kafkascope.config import Config
 from kafkascope.model import Sample
 from kafkascope.monitor.live import LiveState
+from kafkascope.monitor.series import AlertCountKey
 from kafkascope.store import alert_state
-from kafkascope.store.db import Database
-from kafkascope.store.outbox import Transaction
+from kafkascope.store.db import Database, Transaction
 
-__all__ = ["AlertCountKey", "AlertRunner", "alert_rows"]
-
-#: ``(cluster, rule, severity, state)`` of :meth:`AlertRunner.alert_counts`.
-AlertCountKey = tuple[str, str, str, str]
+__all__ = ["AlertRunner", "alert_rows"]
 
 
 class AlertRunner:
@@ -68,10 +65,10 @@ class AlertRunner:
 
     # -- lifecycle ------------------------------------------------------------------------
     def load(self) -> None:
-        """Resume the engine's state and the silences from the store."""
-
-        stored = self.db.read(alert_state.load_engine_state)
-        silences = self.db.read(alert_state.load_silences)
+        """Resume the engine's state and the silences from the store (one read)."""
+        stored, silences = self.db.read(
+            lambda conn: (alert_state.load_engine_state(conn), alert_state.load_silences(conn))
+        )
         with self._lock:
             if stored is not None:
                 self.engine.import_state(stored.state)

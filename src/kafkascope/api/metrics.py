@@ -20,6 +20,7 @@ from kafkascope.monitor.live import LiveState
 from kafkascope.monitor.series import (
     BY_NAME,
     SERIES,
+    AlertCountKey,
     alert_points,
     catalog_samples,
     verdict_points,
@@ -28,8 +29,8 @@ from kafkascope.store.history import Point
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-#: (cluster, rule, severity, state) → how many alerts; from the alert runner.
-AlertCounts = Mapping[tuple[str, str, str, str], int]
+#: How many alerts per (cluster, rule, severity, state); from the alert runner.
+AlertCounts = Mapping[AlertCountKey, int]
 
 _FIRST = ("cluster", "target")
 

@@ -8,6 +8,7 @@ off the main thread, so SIGTERM and SIGINT stay the program's.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -29,7 +30,6 @@ class HttpServer:
         self.wait = wait
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.exit_code: object = None
 
     def start(self) -> None:
         host, port = self.listen
@@ -58,10 +58,8 @@ class HttpServer:
     def _run(self, server: uvicorn.Server) -> None:
         """uvicorn ends a failed bind with ``SystemExit``: it ends this thread, quietly,
         and ``start()`` reports it (the error itself is already in the log)."""
-        try:
+        with contextlib.suppress(SystemExit):
             server.run()
-        except SystemExit as e:
-            self.exit_code = e.code
 
     def stop(self) -> None:
         server, thread = self._server, self._thread

@@ -220,7 +220,11 @@ def client_points(cluster: str, r: ClientReport) -> list[Point]:
     return out
 
 
-def alert_points(counts: Mapping[tuple[str, str, str, str], int], ts: float) -> list[Point]:
+#: ``(cluster, rule, severity, state)``: what ``kafkascope_alerts`` counts.
+AlertCountKey = tuple[str, str, str, str]
+
+
+def alert_points(counts: Mapping[AlertCountKey, int], ts: float) -> list[Point]:
     """``counts``: (cluster, rule, severity, state) → how many alerts are there."""
     return [
         _point(ALERTS, ts, float(n), cluster=c, rule=rule, severity=sev, state=state)

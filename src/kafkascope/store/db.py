@@ -19,6 +19,10 @@ from typing import TypeVar, cast
 from kafkascope.errors import StoreError
 from kafkascope.store.migrations import MIGRATIONS
 
+#: The connection a write step runs in, inside the writer's transaction: how the store's
+#: repositories are called without their callers importing sqlite3.
+Transaction = sqlite3.Connection
+
 T = TypeVar("T")
 _STOP = object()
 

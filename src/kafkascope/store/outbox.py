@@ -14,7 +14,6 @@ from typing import Literal, NamedTuple
 __all__ = [
     "ItemState",
     "OutboxRow",
-    "Transaction",
     "delete_finished_before",
     "insert_pending",
     "mark_delivered",
@@ -27,10 +26,6 @@ __all__ = [
     "select_pending",
 ]
 
-#: The connection of an open write transaction, as ``Database.write(fn)`` hands it to
-#: ``fn``: what callers outside the store type their write steps with (they never import
-#: sqlite3), e.g. the alert runner committing engine state and outbox rows together.
-Transaction = sqlite3.Connection
 
 #: A row's state: waiting to be sent (or retried), accepted by its receiver, or given up.
 ItemState = Literal["pending", "delivered", "failed"]
