@@ -70,13 +70,22 @@ def spawn(
 
 
 def is_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
+    """True while any thread of ``pid`` is running (not a zombie). The main thread of a
+    JVM turns zombie before its other threads have exited, and its sockets stay open until
+    the last one has: a port then still accepts, then resets. Dead means all threads gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return state not in ("Z", "X")
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def is_stopped(pid: int) -> bool:
