@@ -233,7 +233,8 @@ class Service:
         assert self.alerts is not None
         self.alerts.evaluate(self.live)
         self.alerts.deliver()
-        self.history.append(alert_points(self.alerts.alert_counts(), self.clock.now()))
+        # Charted, not judged: the alert job does not wait behind the writer for it.
+        self.history.append_later(alert_points(self.alerts.alert_counts(), self.clock.now()))
 
     def _maintain(self) -> None:
         now = self.clock.now()

@@ -8,15 +8,24 @@ finest resolution that still covers the requested range.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
+import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from kafkascope.model import Labels
 from kafkascope.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def _log_failure(fut: cf.Future[int]) -> None:
+    if fut.exception() is not None:
+        log.warning("history write failed: %s", fut.exception())
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,18 @@ class History:
 
     def append(self, points: Iterable[Point]) -> int:
         """Store points (NaN and infinities are skipped: they are not measurements)."""
+        return self.db.write(self._writer(points))
+
+    def append_later(self, points: Iterable[Point]) -> None:
+        """Queue points for the writer without waiting: for callers whose own latency
+        matters more than the chart (the alert job). A failed write is logged."""
+        fut = self.db.submit(self._writer(points))
+        fut.add_done_callback(_log_failure)
+
+    def _writer(self, points: Iterable[Point]) -> Callable[[sqlite3.Connection], int]:
         batch = [p for p in points if math.isfinite(p.value)]
         if not batch:
-            return 0
+            return lambda conn: 0
 
         def write(conn: sqlite3.Connection) -> int:
             rows = [
@@ -98,7 +116,7 @@ class History:
                 )
             return len(rows)
 
-        return self.db.write(write)
+        return write
 
     def apply_retention(self, now: float) -> dict[str, int]:
         """Drop what is older than each resolution keeps; return rows deleted per table."""
