@@ -104,4 +104,27 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     )
     """,
+    # 5: client identities (store/clients.py): who each JMX client was, its last verdict
+    #    and since when, so a restart neither forgets a dead client nor renames it.
+    #    ``retired_at``/``forgotten_at`` mark clients retired after long death or forgotten
+    #    on request (kept as tombstones until the client is seen alive again).
+    """
+    CREATE TABLE clients (
+        cluster TEXT NOT NULL,
+        target TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        group_id TEXT,
+        host TEXT,
+        member_id TEXT,
+        first_seen REAL,
+        last_seen REAL,
+        liveness TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        since REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        forgotten_at REAL,
+        PRIMARY KEY (cluster, target, kind, client_id)
+    )
+    """,
 ]
