@@ -232,7 +232,10 @@ class Alert:
 
     ``notified_severity`` is what the receivers currently believe: the severity of the last
     firing/repeat notification of this episode, or None when they believe it is not firing
-    (never told, or told it resolved). ``fire_history`` holds the times the alert started
+    (never told, or told it resolved). ``notified_severities`` is every severity a firing or
+    repeat of this episode was sent under (a downgraded alert's repeat reaches other routes
+    than its first page): its resolution is routed on all of them, so whoever was told it
+    fires hears that it resolved. ``fire_history`` holds the times the alert started
     firing within the flap window; more than the engine's threshold marks it ``flapping``,
     and its notifications are held until it has been stable (no state change) for a window.
     ``silenced_by`` lists the ids of the active silences matching it at the last step.
@@ -252,6 +255,7 @@ class Alert:
     summary: str
     last_seen_at: float | None = None
     notified_severity: Severity | None = None
+    notified_severities: tuple[Severity, ...] = ()
     acked_by: str | None = None
     acked_at: float | None = None
     fire_history: tuple[float, ...] = ()
@@ -298,6 +302,7 @@ class Alert:
             "notified_severity": (
                 None if self.notified_severity is None else self.notified_severity.value
             ),
+            "notified_severities": [s.value for s in self.notified_severities],
             "acked_by": self.acked_by,
             "acked_at": self.acked_at,
             "fire_history": list(self.fire_history),
@@ -314,6 +319,8 @@ class Alert:
             return None if v is None else float(v)
 
         notified = data.get("notified_severity")
+        # State stored before notified_severities existed: what was told is the last one.
+        told = data.get("notified_severities", [] if notified is None else [notified])
         labels = make_labels(data.get("labels", {}))
         rule = str(data["rule"])
         return cls(
@@ -331,6 +338,7 @@ class Alert:
             summary=str(data.get("summary", "")),
             last_seen_at=opt("last_seen_at"),
             notified_severity=None if notified is None else Severity(notified),
+            notified_severities=tuple(Severity(s) for s in told),
             acked_by=None if data.get("acked_by") is None else str(data["acked_by"]),
             acked_at=opt("acked_at"),
             fire_history=tuple(float(t) for t in data.get("fire_history", ())),

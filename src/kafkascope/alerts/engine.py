@@ -175,7 +175,7 @@ class AlertEngine:
             if kind is not None:
                 told = alert
                 alert = self._mark(alert, kind, now)
-                # A resolution carries what the receivers were last told (notified_severity),
+                # A resolution carries what the receivers were told (notified_severities),
                 # so it is routed to whoever heard it fire, even after a downgrade.
                 notifications.append(Notification(kind, told if kind == "resolved" else alert, now))
             updated[fp] = alert
@@ -363,10 +363,19 @@ class AlertEngine:
 
     @staticmethod
     def _mark(alert: Alert, kind: NotificationKind, now: float) -> Alert:
+        """The alert once ``kind`` is sent: a firing or repeat adds its severity to those
+        the receivers heard of (all of them are owed the resolution); a resolution clears
+        them."""
+        if kind == "resolved":
+            return dataclasses.replace(
+                alert, last_notified_at=now, notified_severity=None, notified_severities=()
+            )
+        told = {*alert.notified_severities, alert.severity}
         return dataclasses.replace(
             alert,
             last_notified_at=now,
-            notified_severity=None if kind == "resolved" else alert.severity,
+            notified_severity=alert.severity,
+            notified_severities=tuple(sorted(told, key=lambda s: s.rank)),
         )
 
     def _require(self, fp: str) -> Alert:

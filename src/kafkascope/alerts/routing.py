@@ -26,10 +26,10 @@ A route matches when all its conditions hold; a condition left empty matches any
   pseudo-labels ``rule`` and ``severity`` (as for silences), so a route can pick rules:
   ``Matcher("rule", "consumer_.*", regex=True)``.
 
-A ``resolved`` notification is routed on the worst of the alert's severity and the
-severity the receivers were last told (an alert announced critical that calmed to warning
-before it cleared still resolves on the critical route), so whoever was told it fires is
-told it resolved.
+A ``resolved`` notification is routed on every severity a firing or repeat of its episode
+was sent under (``Alert.notified_severities``): an alert paged as critical that calmed to
+warning, and whose repeat then went to the warning route, resolves on both routes. Whoever
+was told it fires is told it resolved, and a route that heard nothing of it hears nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from kafkascope.alerts.alert import Matcher, Notification
 from kafkascope.model import Severity
 
-__all__ = ["Route", "route", "routing_severity"]
+__all__ = ["Route", "route", "routing_severities"]
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -90,9 +90,13 @@ class Route:
         return cls(receivers)
 
     def matches(self, n: Notification) -> bool:
+        """True when the route's conditions hold at any of the severities ``n`` is routed on
+        (one, but for a resolution; see the module doc)."""
+        return any(self._matches_at(n, s) for s in routing_severities(n))
+
+    def _matches_at(self, n: Notification, severity: Severity) -> bool:
         a = n.alert
         wanted = self.match_severity
-        severity = routing_severity(n)
         if isinstance(wanted, Severity):
             if severity.rank < wanted.rank:
                 return False
@@ -102,7 +106,7 @@ class Route:
         if self.match_cluster and labels.get("cluster") not in self.match_cluster:
             return False
         if self.match_labels:
-            view = {**labels, "rule": a.rule, "severity": a.severity.value}
+            view = {**labels, "rule": a.rule, "severity": severity.value}
             return all(m.matches(view) for m in self.match_labels)
         return True
 
@@ -120,13 +124,17 @@ class Route:
         return f"{when} → {', '.join(self.receivers)}"
 
 
-def routing_severity(n: Notification) -> Severity:
-    """The severity ``n`` is routed on (see the module doc for resolutions)."""
+def routing_severities(n: Notification) -> tuple[Severity, ...]:
+    """The severities ``n`` is routed on: its alert's, or for a resolution every severity
+    the receivers were told it fires at (see the module doc)."""
     a = n.alert
-    told = a.notified_severity
-    if n.kind == "resolved" and told is not None and told.rank > a.severity.rank:
-        return told
-    return a.severity
+    if n.kind == "resolved":
+        told = a.notified_severities or (
+            (a.notified_severity,) if a.notified_severity is not None else ()
+        )
+        if told:
+            return told
+    return (a.severity,)
 
 
 def route(n: Notification, routes: Sequence[Route], default: Iterable[str] = ()) -> list[str]:

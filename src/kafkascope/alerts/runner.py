@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from kafkascope.alerts.alert import Alert, AlertState, Matcher, Notification, Silence
+from kafkascope.alerts.alert import Alert, AlertState, Finding, Matcher, Notification, Silence
 from kafkascope.alerts.checks import RULE_SOURCE, USER_RULE_SOURCES, evaluate_builtin
 from kafkascope.alerts.engine import AlertEngine
 from kafkascope.alerts.inputs import CounterLog, build_views, report_times, rule_samples
@@ -79,7 +79,7 @@ class AlertRunner:
     # -- the evaluation step ------------------------------------------------------------
     def evaluate(self, live: LiveState) -> list[Notification]:
         now = self.clock.now()
-        findings = []
+        findings: list[Finding] = []
         samples: list[Sample] = []
         silent: set[tuple[str, str]] = set()
         for name, cl in list(live.clusters.items()):
@@ -109,9 +109,17 @@ class AlertRunner:
             sources = (RULE_SOURCE[alert.rule],) if alert.rule in RULE_SOURCE else USER_RULE_SOURCES
             return any((cluster, source) in silent for source in sources)
 
+        return self.step(findings, now, hold if silent else None)
+
+    def step(
+        self,
+        findings: list[Finding],
+        now: float,
+        hold: Callable[[Alert], bool] | None = None,
+    ) -> list[Notification]:
         with self._lock:
             active = [s for s in self.silences.values() if s.active(now)]
-            notes = self.engine.step(findings, now, active, hold if silent else None)
+            notes = self.engine.step(findings, now, active, hold)
             state = self.engine.export_state()
             receivers = list(self.notifiers)
             items = [(n, route(n, self.routes, default=receivers)) for n in notes]
