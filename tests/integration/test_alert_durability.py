@@ -116,3 +116,73 @@ def test_an_escalated_alert_resolves_on_the_warning_route_too(
     assert kinds(team) == [("firing", "warning"), ("resolved", "critical")]
     assert kinds(pager) == [("firing", "critical"), ("resolved", "critical")]
     assert kinds(other) == []  # info only: never told it fires
+
+
+# ------------------------------------------------------------------ item 17: a failed commit
+
+
+def refuse_writes(db: Database, table: str) -> None:
+    """Make SQLite refuse every insert and update of ``table`` (a real failed write: the
+    whole transaction it is part of rolls back)."""
+
+    def install(conn: Any) -> None:
+        for op in ("INSERT", "UPDATE"):
+            conn.execute(
+                f"CREATE TRIGGER refuse_{table}_{op.lower()} BEFORE {op} ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'injected write failure'); END"
+            )
+
+    db.write(install)
+
+
+def allow_writes(db: Database, table: str) -> None:
+    def drop(conn: Any) -> None:
+        for op in ("insert", "update"):
+            conn.execute(f"DROP TRIGGER refuse_{table}_{op}")
+
+    db.write(drop)
+
+
+@pytest.mark.parametrize("table", ["outbox", "service_state"])
+def test_a_failed_commit_leaves_the_alert_owed_and_it_is_delivered_after_recovery(
+    tmp_path: Path, db: Database, start_http: Any, table: str
+) -> None:
+    """The step's commit (engine state + outbox rows, one transaction) fails, whichever of
+    the two tables refuses: the engine must not believe the receivers were told. Once
+    writes work again, the next step owes the same "firing", queues it and it arrives."""
+    hook = start_http()
+    clock = FakeClock(T0)
+    runner = AlertRunner(config(tmp_path, {"hook": hook}), db, clock)
+
+    refuse_writes(db, table)
+    with pytest.raises(Exception, match="injected write failure"):
+        runner.step([idle(Severity.CRITICAL)], T0)
+    assert runner.engine.alerts() == []  # nothing of the failed step was applied
+    assert runner.outbox.pending() == []
+
+    allow_writes(db, table)
+    [n] = runner.step([idle(Severity.CRITICAL)], T0 + 2)
+    assert n.kind == "firing"
+    [row] = runner.outbox.pending()
+    assert row.notification_id == n.id
+    clock.advance(3)
+    runner.deliver()
+    assert [(b["kind"], b["id"]) for b in hook.bodies()] == [("firing", n.id)]
+    [alert] = runner.engine.alerts()
+    assert alert.notified_severity is Severity.CRITICAL
+
+
+def test_a_failed_ack_commit_leaves_the_alert_unacknowledged(
+    tmp_path: Path, db: Database, start_http: Any
+) -> None:
+    """An acknowledgement that could not be stored did not happen: the alert keeps its
+    repeats (an ack held only in memory would silently vanish at the next restart)."""
+    runner = AlertRunner(config(tmp_path, {"hook": start_http()}), db, FakeClock(T0))
+    [n] = runner.step([idle(Severity.CRITICAL)], T0)
+    refuse_writes(db, "service_state")
+    with pytest.raises(Exception, match="injected write failure"):
+        runner.ack_alert(n.alert.fingerprint, "alice")
+    alert = runner.engine.get(n.alert.fingerprint)
+    assert alert is not None and not alert.acked
+    allow_writes(db, "service_state")
+    assert runner.ack_alert(n.alert.fingerprint, "alice")["acked_by"] == "alice"

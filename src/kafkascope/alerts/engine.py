@@ -22,9 +22,13 @@ and ``now``. It keeps the receivers' picture right with as few messages as possi
   then whatever the receivers are missing (firing, or resolved) goes out once;
 * nothing while a **silence** matches (the alert is still tracked and shows who silenced it).
 
-The engine assumes every notification it returns is handed over for delivery (the service
-writes them to its outbox in the same transaction as :meth:`AlertEngine.export_state`), so
-a restart from exported state neither re-sends nor forgets.
+Nothing changes until it is stored: :meth:`AlertEngine.plan` computes a step (the alerts as
+they will be and the notifications owed) without touching the engine; the service commits
+that step's state and its outbox rows in one transaction and only then calls
+:meth:`AlertEngine.apply`. A failed commit leaves the engine as it was, so the next step owes
+the same notifications again: none is marked "told" without being queued, and a restart from
+the stored state neither re-sends nor forgets. :meth:`AlertEngine.step` is plan + apply, for
+callers with nothing to commit.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kafkascope.alerts.alert import (
@@ -50,6 +55,7 @@ __all__ = [
     "DEFAULT_RESOLVED_RETENTION",
     "STATE_VERSION",
     "AlertEngine",
+    "PlannedStep",
     "TimedRule",
     "UnknownAlert",
 ]
@@ -82,6 +88,25 @@ class TimedRule(Protocol):
 
 class UnknownAlert(LookupError):
     """No alert with this fingerprint is tracked (it may have resolved and been forgotten)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    """A change computed by the engine but not applied: every tracked alert as it will be,
+    and the notifications owed. ``now`` is the evaluation's time (None for an ack, which
+    is not an evaluation); ``base`` the engine version it was computed from."""
+
+    alerts: Mapping[str, Alert]
+    notifications: tuple[Notification, ...]
+    now: float | None
+    base: int
+
+    def export_state(self) -> dict[str, Any]:
+        """The state to store with this step (the format of :meth:`AlertEngine.export_state`)."""
+        return {
+            "version": STATE_VERSION,
+            "alerts": [self.alerts[fp].to_dict() for fp in sorted(self.alerts)],
+        }
 
 
 class AlertEngine:
@@ -119,6 +144,8 @@ class AlertEngine:
         self.flap_threshold = flap_threshold
         self.resolved_retention = resolved_retention
         self._alerts: dict[str, Alert] = {}
+        #: Bumped by every change, so a step planned on an older state cannot be applied.
+        self._version = 0
         #: ``now`` of the previous step (not persisted: after a restart the monitors'
         #: reports are all newer than the process).
         self._last_step: float | None = None
@@ -142,7 +169,32 @@ class AlertEngine:
         silences: Sequence[Silence] = (),
         hold: Callable[[Alert], bool] | None = None,
     ) -> list[Notification]:
-        """Fold one evaluation's findings in at ``now``; return the notifications owed.
+        """:meth:`plan` and :meth:`apply` at once; the notifications owed."""
+        planned = self.plan(findings, now, silences, hold)
+        self.apply(planned)
+        return list(planned.notifications)
+
+    def apply(self, planned: PlannedStep) -> None:
+        """Make a planned step the engine's state (once its state has been stored). A step
+        planned before another was applied is refused: it would undo that one."""
+        if planned.base != self._version:
+            raise RuntimeError(
+                "this alert step was planned on an older engine state; plan it again"
+            )
+        self._alerts = dict(planned.alerts)
+        self._version += 1
+        if planned.now is not None:
+            self._last_step = planned.now
+
+    def plan(
+        self,
+        findings: Iterable[Finding],
+        now: float,
+        silences: Sequence[Silence] = (),
+        hold: Callable[[Alert], bool] | None = None,
+    ) -> PlannedStep:
+        """Fold one evaluation's findings in at ``now``, without changing the engine: the
+        alerts as they will be and the notifications owed (apply it with :meth:`apply`).
 
         ``findings`` is everything that holds now: an alert whose finding is absent is
         treated as cleared, unless ``hold(alert)`` says its source has not reported (a
@@ -179,8 +231,6 @@ class AlertEngine:
                 # so it is routed to whoever heard it fire, even after a downgrade.
                 notifications.append(Notification(kind, told if kind == "resolved" else alert, now))
             updated[fp] = alert
-        self._alerts = updated
-        self._last_step = now
         notifications.sort(
             key=lambda n: (
                 _KIND_ORDER[n.kind],
@@ -189,7 +239,7 @@ class AlertEngine:
                 n.alert.labels,
             )
         )
-        return notifications
+        return PlannedStep(updated, tuple(notifications), now, self._version)
 
     def needs_notify(self, alert: Alert, now: float) -> NotificationKind | None:
         """Which notification ``alert`` is owed at ``now``, if any (pure; see module doc)."""
@@ -214,7 +264,14 @@ class AlertEngine:
     # ---------------------------------------------------------------- acknowledgements
 
     def ack(self, fp: str, by: str, now: float) -> Alert:
-        """Acknowledge a pending or firing alert: its repeats are held until it resolves."""
+        """:meth:`plan_ack` and :meth:`apply` at once; the acknowledged alert."""
+        planned = self.plan_ack(fp, by, now)
+        self.apply(planned)
+        return planned.alerts[fp]
+
+    def plan_ack(self, fp: str, by: str, now: float) -> PlannedStep:
+        """Acknowledge a pending or firing alert (its repeats are held until it resolves),
+        as a step to store and then :meth:`apply`."""
         alert = self._require(fp)
         if alert.state not in (AlertState.PENDING, AlertState.FIRING):
             raise ValueError(
@@ -223,18 +280,14 @@ class AlertEngine:
             )
         if not by:
             raise ValueError("an acknowledgement needs a name (who is handling it)")
-        alert = dataclasses.replace(alert, acked_by=by, acked_at=now)
-        self._alerts[fp] = alert
-        return alert
+        acked = dataclasses.replace(alert, acked_by=by, acked_at=now)
+        return PlannedStep({**self._alerts, fp: acked}, (), None, self._version)
 
     # ---------------------------------------------------------------- persistence
 
     def export_state(self) -> dict[str, Any]:
         """Everything needed to resume after a restart, as JSON-able dicts."""
-        return {
-            "version": STATE_VERSION,
-            "alerts": [self._alerts[fp].to_dict() for fp in sorted(self._alerts)],
-        }
+        return PlannedStep(self._alerts, (), None, self._version).export_state()
 
     def import_state(self, data: Mapping[str, Any]) -> None:
         """Replace the tracked alerts with an :meth:`export_state` dump."""
@@ -246,6 +299,7 @@ class AlertEngine:
             )
         alerts = [Alert.from_dict(a) for a in data.get("alerts", ())]
         self._alerts = {a.fingerprint: a for a in alerts}
+        self._version += 1
 
     # ---------------------------------------------------------------- transitions
 

@@ -250,6 +250,9 @@ class Outbox:
         happened to each row tried."""
         with self._deliver_lock:
             at = self._clock.now() if now is None else now
+            first = self.next_due()
+            if first is None or first > at:
+                return []  # the common case, checked with one small query
             queues: dict[str, list[OutboxItem]] = {}
             for item in self.pending():
                 queues.setdefault(item.receiver, []).append(item)

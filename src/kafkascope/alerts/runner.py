@@ -2,7 +2,9 @@
 
 The engine's state and the notifications it produced are committed in ONE transaction, so
 after a crash either both happened or neither: a restart never re-sends what was queued
-and never forgets what was owed. Delivery runs from the outbox, separately, with retries.
+and never forgets what was owed. The engine plans a step without changing and takes the new
+state only after that commit, so a failed write forgets nothing either. Delivery runs from
+the outbox, separately (its own job in the service), with retries.
 
 The runner evaluates and answers the API; what config builds is in ``alerts/setup``, what
 the rules read in ``alerts/inputs``, the SQL in ``store/alert_state`` and ``store/outbox``.
@@ -117,21 +119,28 @@ class AlertRunner:
         now: float,
         hold: Callable[[Alert], bool] | None = None,
     ) -> list[Notification]:
+        """Fold ``findings`` into the engine at ``now`` and commit: the new engine state and
+        the outbox rows it owes go in one transaction, and the engine takes the new state
+        only once that committed. If the write fails, the engine is as it was and the next
+        step owes the same notifications (none is marked sent without being queued)."""
         with self._lock:
             active = [s for s in self.silences.values() if s.active(now)]
-            notes = self.engine.step(findings, now, active, hold)
-            state = self.engine.export_state()
+            planned = self.engine.plan(findings, now, active, hold)
+            state = planned.export_state()
             receivers = list(self.notifiers)
-            items = [(n, route(n, self.routes, default=receivers)) for n in notes]
+            items = [(n, route(n, self.routes, default=receivers)) for n in planned.notifications]
 
             def write(conn: Transaction) -> None:
                 alert_state.save_engine_state(conn, state, now)
                 self.outbox.enqueue(conn, [(n, r) for n, r in items if r], now)
 
             self.db.write(write)
-        return notes
+            self.engine.apply(planned)
+        return list(planned.notifications)
 
     def deliver(self) -> None:
+        """Send what the outbox holds that is due (the service runs this as its own job, so
+        a failing evaluation never holds back rows already queued)."""
         self.outbox.deliver_due()
 
     # -- the API's view ------------------------------------------------------------------
@@ -144,9 +153,11 @@ class AlertRunner:
         with self._lock:
             if self.engine.get(alert_id) is None:
                 raise KeyError(alert_id)
-            a = self.engine.ack(alert_id, by, now)
-            state = self.engine.export_state()
+            planned = self.engine.plan_ack(alert_id, by, now)
+            state = planned.export_state()
             self.db.write(lambda conn: alert_state.save_engine_state(conn, state, now))
+            self.engine.apply(planned)  # stored first: an ack that was not saved did not happen
+            a = planned.alerts[alert_id]
             d = a.to_dict()
             d["id"] = a.fingerprint
             return d
@@ -180,8 +191,9 @@ class AlertRunner:
         with self._lock:
             if silence_id not in self.silences:
                 return False
+            # Stored first: a deletion that was not saved would come back at the restart.
+            self.db.write(lambda conn: alert_state.delete_silence(conn, silence_id))
             del self.silences[silence_id]
-        self.db.write(lambda conn: alert_state.delete_silence(conn, silence_id))
         return True
 
     def alert_counts(self) -> dict[AlertCountKey, int]:
