@@ -39,7 +39,10 @@ from kafkascope.store.history import History, Retention
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Lifecycle", "Part", "Service"]
+__all__ = ["DELIVERY_INTERVAL", "Lifecycle", "Part", "Service"]
+
+#: How often the outbox is checked for due notifications (a check is one small query).
+DELIVERY_INTERVAL = 1.0
 
 
 class Part(Protocol):
@@ -189,6 +192,9 @@ class Service:
             min(c.client_interval, c.admin_interval, c.jmx_interval) for c in self.config.clusters
         )
         self.scheduler.add(Job("alerts", self._evaluate_alerts, max(1.0, alert_interval)))
+        # Delivery is a job of its own: an evaluation that fails (a refused write, a rule
+        # error) must not hold back notifications already queued.
+        self.scheduler.add(Job("delivery", self._deliver, DELIVERY_INTERVAL, max_backoff=30.0))
         self.scheduler.add(Job("maintenance", self._maintain, 3600.0))
         self.scheduler.start()
 
@@ -232,9 +238,12 @@ class Service:
     def _evaluate_alerts(self) -> None:
         assert self.alerts is not None
         self.alerts.evaluate(self.live)
-        self.alerts.deliver()
         # Charted, not judged: the alert job does not wait behind the writer for it.
         self.history.append_later(alert_points(self.alerts.alert_counts(), self.clock.now()))
+
+    def _deliver(self) -> None:
+        assert self.alerts is not None
+        self.alerts.deliver()
 
     def _maintain(self) -> None:
         now = self.clock.now()
