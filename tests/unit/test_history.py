@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +67,58 @@ def test_retention_drops_each_resolution_at_its_own_age(hist: History) -> None:
     assert deleted == {"samples_raw": 1, "samples_1m": 0, "samples_10m": 0}
     [s] = hist.query("m", None, NOW - 3 * 86400, NOW, 600, NOW)
     assert s.resolution == "10m" and len(s.points) == 2
+
+
+def fill_to_the_limit(db: Database, spare_pages: int) -> None:
+    """A real "disk full": the writer's connection may grow the file by ``spare_pages``
+    pages only (SQLite then fails writes with SQLITE_FULL, as on a full disk)."""
+    pages = db.read(lambda c: int(c.execute("PRAGMA page_count").fetchone()[0]))
+    db.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages + spare_pages}"))
+
+
+def no_limit(db: Database) -> None:
+    db.write(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
+
+
+@pytest.mark.parametrize("new_series_first", [False, True])
+def test_a_disk_full_append_leaves_every_later_point_under_its_own_series(
+    tmp_path: Path, new_series_first: bool
+) -> None:
+    """A batch whose series row was inserted but whose points did not fit is rolled back
+    whole. Its series id must not outlive that rollback: after recovery the same series
+    must get a real id (not a FOREIGN KEY error), and a series created in between (which
+    SQLite may give the rolled-back id) must not receive the other one's points."""
+    db = Database(tmp_path / "h.db")
+    hist = History(db)
+    try:
+        hist.append([Point("urp", L1, NOW - 30, 1)])
+        fill_to_the_limit(db, spare_pages=4)
+        big = [Point("lag", L2, NOW - 20 + i / 10_000, float(i)) for i in range(20_000)]
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            hist.append(big)
+        no_limit(db)
+
+        if new_series_first:
+            hist.append([Point("isr", L1, NOW - 10, 5)])
+        hist.append([Point("lag", L2, NOW - 5, 42)])
+        if not new_series_first:
+            hist.append([Point("isr", L1, NOW - 10, 5)])
+
+        def points(name: str, labels: tuple[tuple[str, str], ...]) -> list[tuple[float, float]]:
+            return [
+                p
+                for s in hist.query(name, dict(labels), NOW - 60, NOW, None, NOW)
+                for p in s.points
+            ]
+
+        assert points("urp", L1) == [(NOW - 30, 1.0)]
+        assert points("lag", L2) == [(NOW - 5, 42.0)]
+        assert points("isr", L1) == [(NOW - 10, 5.0)]
+        orphans = db.read(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM samples_raw WHERE series_id NOT IN (SELECT id FROM series)"
+            ).fetchone()[0]
+        )
+        assert orphans == 0
+    finally:
+        db.close()

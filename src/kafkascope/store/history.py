@@ -70,9 +70,17 @@ class History:
         self._ids: dict[tuple[str, str], int] = {}
         self._ids_lock = threading.Lock()
 
-    def _series_id(self, conn: sqlite3.Connection, name: str, key: str) -> int:
+    def _series_id(
+        self, conn: sqlite3.Connection, name: str, key: str, new: dict[tuple[str, str], int]
+    ) -> int:
+        """The id of series (name, labels), creating it if needed. An id found in this
+        transaction goes to ``new``, not to the cache: it is cached only once the
+        transaction commits (a rolled-back series row takes its id with it, and SQLite
+        may hand that id to the next series created)."""
         with self._ids_lock:
             sid = self._ids.get((name, key))
+        if sid is None:
+            sid = new.get((name, key))
         if sid is not None:
             return sid
         conn.execute("INSERT OR IGNORE INTO series (name, labels) VALUES (?, ?)", (name, key))
@@ -80,28 +88,45 @@ class History:
             "SELECT id FROM series WHERE name = ? AND labels = ?", (name, key)
         ).fetchone()
         sid = int(row[0])
-        with self._ids_lock:
-            self._ids[(name, key)] = sid
+        new[(name, key)] = sid
         return sid
 
     def append(self, points: Iterable[Point]) -> int:
         """Store points (NaN and infinities are skipped: they are not measurements)."""
-        return self.db.write(self._writer(points))
+        return self._submit(points).result(60)
 
     def append_later(self, points: Iterable[Point]) -> None:
         """Queue points for the writer without waiting: for callers whose own latency
         matters more than the chart (the alert job). A failed write is logged."""
-        fut = self.db.submit(self._writer(points))
-        fut.add_done_callback(_log_failure)
+        self._submit(points).add_done_callback(_log_failure)
 
-    def _writer(self, points: Iterable[Point]) -> Callable[[sqlite3.Connection], int]:
+    def _submit(self, points: Iterable[Point]) -> cf.Future[int]:
+        """Queue the write; the series ids it found are cached when (and only if) it
+        commits. The callback runs on the writer thread as the result is set, so the
+        cache is up to date before the next write starts."""
+        new: dict[tuple[str, str], int] = {}
+        fut = self.db.submit(self._writer(points, new))
+
+        def remember(done: cf.Future[int]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                with self._ids_lock:
+                    self._ids.update(new)
+
+        fut.add_done_callback(remember)
+        return fut
+
+    def _writer(
+        self, points: Iterable[Point], new: dict[tuple[str, str], int]
+    ) -> Callable[[sqlite3.Connection], int]:
         batch = [p for p in points if math.isfinite(p.value)]
         if not batch:
             return lambda conn: 0
 
         def write(conn: sqlite3.Connection) -> int:
+            new.clear()  # (a write function runs once; this keeps it honest if not)
             rows = [
-                (self._series_id(conn, p.name, _labels_key(p.labels)), p.ts, p.value) for p in batch
+                (self._series_id(conn, p.name, _labels_key(p.labels), new), p.ts, p.value)
+                for p in batch
             ]
             conn.executemany(
                 "INSERT INTO samples_raw (series_id, ts, value) VALUES (?, ?, ?)", rows
