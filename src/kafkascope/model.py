@@ -29,16 +29,25 @@ class Liveness(enum.Enum):
     DEAD = "DEAD"
     IDLE = "IDLE"
     UNKNOWN = "UNKNOWN"
+    #: A producer that is trying to send and failing (record errors, metadata waits,
+    #: an exhausted buffer, request timeouts): its process is fine, its data is not.
+    FAILING = "FAILING"
+    #: DEAD for longer than ``retire_after``: listed, no longer alerted on.
+    RETIRED = "RETIRED"
 
 
-# Liveness as a number for gauges and history, healthiest first, so "> 2" means failing.
+# Liveness as a number for gauges and history, so "> 2" means failing. Codes are appended,
+# never renumbered (stored history keeps them): FAILING is 6, and RETIRED, a client no
+# longer watched, is -1, below every verdict about a client that is still there.
 LIVENESS_CODE: dict[Liveness, int] = {
+    Liveness.RETIRED: -1,
     Liveness.ALIVE: 0,
     Liveness.IDLE: 1,
     Liveness.UNKNOWN: 2,
     Liveness.HUNG: 3,
     Liveness.UNRESPONSIVE: 4,
     Liveness.DEAD: 5,
+    Liveness.FAILING: 6,
 }
 
 

@@ -9,6 +9,11 @@ poll gap growing?), so with no service running it polls every ``client_interval`
 ``--sample`` seconds (saying so on stderr) and prints the last poll's verdicts: worst
 first, then by group and client id. ``--json`` prints the report as one JSON object.
 
+``kafkascope clients forget ID`` asks the running service (``--url``, or the config's
+``[service] listen``, with an admin token) to forget a client: it leaves ``/clients`` and
+its alert resolves; it comes back only if it is seen alive again. Exit 1 when the service
+knows no such client.
+
 Exit status: 0 with a report, whatever the verdicts. A source that could not be read
 (the brokers, the ``file_sd`` file) does not stop the report: the verdicts rest on what
 remains (JMX alone when the brokers are down) and each problem is a ``warning:`` line (an
@@ -22,21 +27,26 @@ import datetime as dt
 import json
 import os
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
+from kafkascope.cli.alerts import service_url
 from kafkascope.clock import SystemClock
 from kafkascope.config import ClusterConfig, load_config
-from kafkascope.errors import ConfigError
+from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.monitor.clients import SEVERITY, ClientReport
 from kafkascope.service.builder import client_monitor
 
 __all__ = [
     "DEFAULT_SAMPLE",
+    "app",
     "choose_cluster",
     "clients",
+    "forget",
     "render",
 ]
 
@@ -111,7 +121,15 @@ def render(report: ClientReport) -> str:
     return "\n".join(lines)
 
 
+app = typer.Typer(
+    invoke_without_command=True,
+    help="Every producer, consumer and group member, and whether it lives.",
+)
+
+
+@app.callback()
 def clients(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="kafkascope TOML file (default: $KAFKASCOPE_CONFIG)."),
@@ -132,6 +150,8 @@ def clients(
 ) -> None:
     """Every producer, consumer and group member: ALIVE, HUNG, UNRESPONSIVE, DEAD, IDLE or
     UNKNOWN, with the reason, group, JMX target and when it was last seen."""
+    if ctx.invoked_subcommand is not None:
+        return
     chosen = choose_cluster(config, cluster)
     monitor = client_monitor(chosen, SystemClock())
     interval = chosen.client_interval
@@ -154,3 +174,75 @@ def clients(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         typer.echo(render(report))
+
+
+@app.command("forget")
+def forget(
+    client_id: Annotated[str, typer.Argument(help="The client id to forget.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="The kafkascope.toml the service runs."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help="The cluster's name, when the file defines several."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Only the client on this JMX target.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="A running service's base URL (default: the config's listen)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Admin token (default: the config's first admin token)."),
+    ] = None,
+) -> None:
+    """Forget a client the service remembers (a retired or dead one): it leaves the list
+    and its alert resolves, until it is seen alive again."""
+    if config is None and url is None and not os.environ.get("KAFKASCOPE_CONFIG"):
+        raise ConfigError("give --config FILE (the service's config) or --url URL")
+    cfg = load_config(config) if config is not None or url is None else None
+    name = cluster or (choose_cluster(config, None).name if cfg is not None else None)
+    if name is None:
+        raise ConfigError("with --url, name the cluster with --cluster NAME")
+    base = url if url is not None else service_url(cfg) if cfg is not None else None
+    assert base is not None  # --url, or a config (checked above)
+    admin = cfg.service.admin_tokens if cfg is not None else ()
+    secret = token or (admin[0].reveal() if admin else None)
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    path = f"/api/v1/clusters/{urllib.parse.quote(name, safe='')}/clients/"
+    path += urllib.parse.quote(client_id, safe="")
+    try:
+        r = httpx.delete(
+            f"{base.rstrip('/')}{path}",
+            params={"target": target} if target else {},
+            headers=headers,
+            timeout=10,
+        )
+    except httpx.TransportError as e:
+        raise KafkascopeError(
+            f"no service answers at {base} ({type(e).__name__}). Fix: start 'kafkascope serve', "
+            "or point --url at it"
+        ) from e
+    if r.status_code == 404:
+        typer.echo(f"kafkascope: {_error_text(r)}", err=True)
+        raise typer.Exit(1)
+    if r.status_code in (401, 403):
+        raise KafkascopeError(
+            f"the service at {base} refused ({r.status_code}: {_error_text(r)}). Fix: pass an "
+            "admin token with --token, or put one in [service] admin_tokens of the config"
+        )
+    if r.status_code != 200:
+        raise KafkascopeError(f"the service at {base} answered {r.status_code}: {_error_text(r)}")
+    for c in r.json()["forgotten"]:
+        group = f" (group {c['group']})" if c.get("group") else ""
+        typer.echo(f"forgot {c['kind']} {c['client_id']} on {c['target']}{group}")
+
+
+def _error_text(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("error") or r.json().get("detail") or r.text)
+    except ValueError:
+        return r.text[:200]

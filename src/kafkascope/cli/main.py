@@ -9,7 +9,7 @@ import sys
 import typer
 
 from kafkascope.cli.alerts import alerts as alerts_command
-from kafkascope.cli.clients import clients as clients_command
+from kafkascope.cli.clients import app as clients_app
 from kafkascope.cli.config import check_config
 from kafkascope.cli.jmx import app as jmx_app
 from kafkascope.cli.lag import register as register_lag_commands
@@ -27,7 +27,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.command("check-config")(check_config)
 app.command("serve")(serve)
 app.add_typer(jmx_app, name="jmx")
-app.command("clients")(clients_command)
+app.add_typer(clients_app, name="clients")
 app.command("alerts")(alerts_command)
 app.command("test-notify")(test_notify)
 register_lag_commands(app)

@@ -48,6 +48,20 @@ class TargetHealth:
 
 
 @dataclass(frozen=True)
+class ProducerTrouble:
+    """What a producer's own counters say went wrong in the last ``window`` seconds:
+    records that failed for good (``record-error-total``), retries (``record-retry-total``),
+    time ``send()`` spent blocked waiting for topic metadata (``metadata-wait-time-ns-total``,
+    in seconds) and sends that found the buffer full (``buffer-exhausted-total``)."""
+
+    window: float
+    errors: float = 0.0
+    retries: float = 0.0
+    metadata_wait: float = 0.0
+    buffer_exhausted: float = 0.0
+
+
+@dataclass(frozen=True)
 class ClientObservation:
     """One client seen through JMX (a target + client id), with the metrics liveness needs.
 
@@ -72,6 +86,7 @@ class ClientObservation:
     send_total_since: float | None = None
     poll_gap_max_ms: float | None = None
     backlog: int | None = None
+    trouble: ProducerTrouble | None = None
 
     @property
     def host(self) -> str:
@@ -101,7 +116,11 @@ class Thresholds:
     ``left_group_grace`` is how long a consumer may be missing from its group (a rebalance)
     before it counts as gone. ``silent_after`` is how long a steadily written topic may stay
     flat before "producers silent". Rebalance storms are ``storm_threshold`` rebalances or
-    member churn within ``storm_window`` seconds."""
+    member churn within ``storm_window`` seconds. A producer whose records failed within
+    ``failing_window`` seconds (the ``producer_errors`` rule's default window, so the verdict
+    and the alert speak of the same records), or whose ``send()`` spent more than
+    ``metadata_wait_failing`` seconds of it waiting for metadata, is FAILING. A client DEAD
+    for ``retire_after`` seconds is RETIRED."""
 
     hung_poll_seconds: float | None = None
     max_poll_interval: float = 300.0
@@ -113,6 +132,9 @@ class Thresholds:
     silent_after: float = 120.0
     storm_window: float = 300.0
     storm_threshold: int = 3
+    failing_window: float = 300.0
+    metadata_wait_failing: float = 10.0
+    retire_after: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -238,6 +260,35 @@ def consumer_not_polling(obs: ClientObservation, th: Thresholds) -> Verdict | No
     )
 
 
+def producer_failing(obs: ClientObservation, now: float, th: Thresholds) -> Verdict | None:
+    """A producer that is trying to send and failing: records expired or were rejected, or
+    ``send()`` sits blocked waiting for metadata of a topic the brokers do not have
+    (``UNKNOWN_TOPIC_OR_PARTITION``), or finds its buffer full. Its JVM answers and its
+    buffer may be empty, which is why such a producer used to read IDLE."""
+    t = obs.trouble
+    if t is None:
+        return None
+    failed = t.errors > 0 or t.metadata_wait > th.metadata_wait_failing or t.buffer_exhausted > 0
+    if not failed:
+        return None
+    parts = []
+    window = _secs(t.window)
+    if t.errors > 0:
+        n = round(t.errors)
+        parts.append(f"{n:,} record{'s' if n != 1 else ''} not sent in the last {window}")
+    if t.metadata_wait > 0:
+        parts.append(f"send() blocked {_secs(t.metadata_wait)} waiting for topic metadata")
+    if t.buffer_exhausted > 0:
+        n = round(t.buffer_exhausted)
+        parts.append(f"buffer full {n:,} time{'s' if n != 1 else ''}")
+    if t.retries > 0:
+        n = round(t.retries)
+        parts.append(f"{n:,} retr{'ies' if n != 1 else 'y'}")
+    if obs.send_total_since is not None and now - obs.send_total_since > th.producer_stuck_seconds:
+        parts.append(f"nothing sent for {_secs(now - obs.send_total_since)}")
+    return _verdict(obs, Liveness.FAILING, "; ".join(parts))
+
+
 def producer_progress(obs: ClientObservation, now: float, th: Thresholds) -> Verdict | None:
     """A producer with records queued that sends nothing is HUNG; with an empty buffer it is
     merely IDLE (never an alert by itself)."""
@@ -271,10 +322,12 @@ def _verdict(obs: ClientObservation, liveness: Liveness, reason: str) -> Verdict
 
 def judge_client(obs: ClientObservation, now: float, th: Thresholds) -> Verdict:
     """The verdict for one JMX client, strongest evidence first."""
-    kind_rule = (
-        consumer_not_polling(obs, th) if obs.kind == "consumer" else producer_progress(obs, now, th)
-    )
-    for v in (target_failure(obs, th), mbeans_vanished(obs), kind_rule):
+    found = [target_failure(obs, th), mbeans_vanished(obs)]
+    if obs.kind == "consumer":
+        found.append(consumer_not_polling(obs, th))
+    else:
+        found += [producer_failing(obs, now, th), producer_progress(obs, now, th)]
+    for v in found:
         if v is not None:
             return v
     return _verdict(obs, Liveness.ALIVE, _alive_detail(obs, now, th))
@@ -341,14 +394,42 @@ def join(
     return pairings, unclaimed
 
 
-def judge_member(p: Pairing, now: float, th: Thresholds) -> Verdict:
-    """A member's verdict: its JMX client's when joined, otherwise membership-only."""
+def unassigned_reason(
+    member: MemberObservation, group_members: Sequence[MemberObservation]
+) -> str | None:
+    """Why a member has no partitions, judged against its group (None when it has some).
+
+    A member with nothing assigned cannot be "consumed up to the end": either no member
+    of its group has anything (its subscribed topics do not exist, or have no partitions
+    it may read), or the others own every partition (more members than partitions: a
+    spare, healthy and idle)."""
+    if member.assignment:
+        return None
+    owned = set().union(*(m.assignment for m in group_members))
+    if not owned:
+        n = len(group_members)
+        return (
+            f"no partitions assigned: none of the {n} member{'s' if n != 1 else ''} of "
+            f"{member.group} has any (do the topics it subscribes to exist?)"
+        )
+    others = sum(1 for m in group_members if m.assignment)
+    return (
+        f"no partitions assigned: {others} other member{'s' if others != 1 else ''} of "
+        f"{member.group} own all {len(owned)} of its partitions (more members than partitions)"
+    )
+
+
+def judge_member(p: Pairing, now: float, th: Thresholds, unassigned: str | None = None) -> Verdict:
+    """A member's verdict: its JMX client's when joined, otherwise membership-only.
+
+    ``unassigned`` (from :func:`unassigned_reason`) turns a healthy member with no
+    partitions into IDLE, saying why, instead of ALIVE "consumed up to the end"."""
     m = p.member
     if p.client is None:
         return Verdict(
             Liveness.UNKNOWN,
             f"member of {m.group} on {normalize_host(m.host)}; no JMX endpoint known "
-            "for this client (membership-only view)",
+            "for this client (membership-only view)" + (f"; {unassigned}" if unassigned else ""),
             m.client_id,
             "consumer",
             group=m.group,
@@ -356,6 +437,8 @@ def judge_member(p: Pairing, now: float, th: Thresholds) -> Verdict:
             host=normalize_host(m.host),
         )
     v = judge_client(p.client, now, th)
+    if unassigned is not None and v.liveness is Liveness.ALIVE:
+        v = replace(v, liveness=Liveness.IDLE, reason=unassigned)
     reason = v.reason + (
         " (ambiguous join: several JVMs share this client id and host)" if p.ambiguous else ""
     )
@@ -463,6 +546,11 @@ def group_health(
     problems: list[str] = []
     if expected is not None and len(members) < expected:
         problems.append(f"{len(members)} of {expected} expected members present")
+    if members and not owned:
+        problems.append(
+            f"no partitions assigned to any of its {len(members)} members "
+            "(do the topics they subscribe to exist?)"
+        )
     if unowned:
         shown = ", ".join(f"{t}-{p}" for t, p in unowned[:5])
         more = f" and {len(unowned) - 5} more" if len(unowned) > 5 else ""

@@ -43,6 +43,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -55,6 +57,7 @@ from kafkascope.evaluate.liveness import (
     GroupHealth,
     MemberObservation,
     Pairing,
+    ProducerTrouble,
     TargetHealth,
     Thresholds,
     Verdict,
@@ -66,6 +69,7 @@ from kafkascope.evaluate.liveness import (
     learned_member_count,
     normalize_host,
     producers_silent,
+    unassigned_reason,
 )
 from kafkascope.model import Liveness, Sample, TopicPartitionKey
 from kafkascope.sources.discovery import ClientTarget
@@ -78,6 +82,7 @@ from kafkascope.sources.jmx.collector import (
 from kafkascope.sources.jmx.connection import JmxEndpoint
 from kafkascope.sources.kafka.rdkafka import PEEK_GROUP
 from kafkascope.sources.kafka.values import GroupDescription, GroupListing, TopicInfo
+from kafkascope.store.clients import ClientRecord, ClientStore
 
 __all__ = [
     "SEVERITY",
@@ -95,9 +100,11 @@ SEVERITY: Mapping[Liveness, int] = {
     Liveness.DEAD: 0,
     Liveness.UNRESPONSIVE: 1,
     Liveness.HUNG: 2,
-    Liveness.UNKNOWN: 3,
-    Liveness.IDLE: 4,
-    Liveness.ALIVE: 5,
+    Liveness.FAILING: 3,
+    Liveness.UNKNOWN: 4,
+    Liveness.IDLE: 5,
+    Liveness.RETIRED: 6,
+    Liveness.ALIVE: 7,
 }
 #: The catalog's per-partition consumer metric: which partitions a consumer fetches.
 PARTITION_LAG = "kafka_consumer_partition_records_lag"
@@ -107,6 +114,18 @@ MEMBER_COUNT_HISTORY = 720
 TOPIC_HISTORY = 240
 #: Seconds after which JMX ports found closed on member hosts are probed again.
 PROBE_REFRESH = 600.0
+#: A producer's counters that say it is trying and failing (see ``ProducerTrouble``).
+TROUBLE_COUNTERS = (
+    "record-error-total",
+    "record-retry-total",
+    "metadata-wait-time-ns-total",
+    "buffer-exhausted-total",
+)
+#: A client's stored row is rewritten at least this often while its verdict holds (its
+#: ``last_seen`` and reason move); a change of verdict or identity is written at once.
+RECORD_REFRESH = 60.0
+#: Appended to a restored client's stored reason until its target has been read.
+NOT_READ = " (as judged before kafkascope restarted; not read since)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,11 +188,27 @@ class ClientVerdictRow:
     first_seen: float | None
     host: str | None
     member_id: str | None
+    #: How its name is known: ``observed`` (read from its JMX or group membership),
+    #: ``restored`` (stored before a restart; not read since) or ``hint`` (never seen:
+    #: the labels its ``file_sd`` entry gives).
+    identity: str = "observed"
+
+    @property
+    def key(self) -> ClientKey | None:
+        """(target, kind, client id) for a JMX client; None for a membership-only row."""
+        if self.target is None or self.kind not in ("consumer", "producer"):
+            return None
+        return (self.target, self.kind, self.client_id)
 
     @property
     def failing(self) -> bool:
-        """DEAD, UNRESPONSIVE or HUNG: what an operator is woken for."""
-        return self.liveness in (Liveness.DEAD, Liveness.UNRESPONSIVE, Liveness.HUNG)
+        """DEAD, UNRESPONSIVE, HUNG or FAILING: what an operator is woken for."""
+        return self.liveness in (
+            Liveness.DEAD,
+            Liveness.UNRESPONSIVE,
+            Liveness.HUNG,
+            Liveness.FAILING,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +222,7 @@ class ClientVerdictRow:
             "first_seen": self.first_seen,
             "host": self.host,
             "member_id": self.member_id,
+            "identity": self.identity,
         }
 
 
@@ -340,6 +376,7 @@ class _ClientMemory:
     rebalances: deque[tuple[float, float]] = field(default_factory=deque)
     group: str | None = None
     member_seen: float | None = None
+    counters: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -395,6 +432,7 @@ class ClientMonitor:
         endpoint: Callable[[str], JmxEndpoint] = JmxEndpoint.parse,
         sets: Sequence[str] = ("consumer", "producer"),
         topics_ttl: float = 30.0,
+        store: ClientStore | None = None,
     ) -> None:
         self.cluster = cluster
         self.collector = collector
@@ -417,6 +455,42 @@ class ClientMonitor:
         self._member_hosts: set[str] = set()
         self._pool: cf.ThreadPoolExecutor | None = None
         self._probed_at = float("-inf")
+        self._store = store
+        #: Every JMX client ever judged (restored from the store at start), by key; the
+        #: lock guards it against :meth:`forget`, called from the API's threads.
+        self._known: dict[ClientKey, ClientRecord] = {}
+        self._known_lock = threading.Lock()
+
+    # -- memory across restarts ---------------------------------------------------------
+
+    def load(self) -> int:
+        """Restore every client the store knows (returns how many): until its target
+        answers again, a client is reported under the name, kind and group it had."""
+        if self._store is None:
+            return 0
+        records = self._store.load()
+        with self._known_lock:
+            self._known = {r.key: r for r in records}
+        return len(records)
+
+    def forget(self, client_id: str, target: str | None = None) -> list[ClientRecord]:
+        """Forget the clients with ``client_id`` (on ``target`` when given): they leave the
+        report at the next poll and stay away until seen alive again. Returns what was
+        forgotten (stored as tombstones at once). Safe to call from another thread."""
+        now = self.clock.now()
+        with self._known_lock:
+            hits = [
+                replace(r, forgotten_at=now, updated_at=now)
+                for r in self._known.values()
+                if r.client_id == client_id
+                and (target is None or r.target == target)
+                and r.forgotten_at is None
+            ]
+            for r in hits:
+                self._known[r.key] = r
+        if self._store is not None:
+            self._store.save(hits)
+        return hits
 
     # -- one round ---------------------------------------------------------------------
 
@@ -436,7 +510,7 @@ class ClientMonitor:
         errors += offset_errors
         now = self.clock.now()
         observations = self._observe(results, now)
-        rows = self._judge(observations, state, now)
+        rows = self._remembered(self._judge(observations, state, now), now)
         groups = self._group_health(state, now) if state.groups_ok else {}
         silent = self._silent_topics(state, now)
         self._prev_ends = dict(state.ends) or self._prev_ends
@@ -502,11 +576,16 @@ class ClientMonitor:
             errors.append(f"client discovery failed: {e}")
             found = list(self.discovery.known.values())
         endpoints = []
-        for t in found:
+        targets = [(t.target, t.source) for t in found]
+        listed = {t for t, _ in targets}
+        with self._known_lock:
+            restored = {r.target for r in self._known.values() if r.forgotten_at is None}
+        targets += [(t, "restored") for t in sorted(restored - listed)]
+        for target, source in targets:
             try:
-                endpoints.append(self._endpoint(t.target))
+                endpoints.append(self._endpoint(target))
             except SourceError as e:
-                errors.append(f"client target {t.target} ({t.source}) ignored: {e.detail}")
+                errors.append(f"client target {target} ({source}) ignored: {e.detail}")
         self.collector.set_targets(endpoints, sets=self._sets)
 
     def _read_offsets(self, state: _Cluster, errors: list[str]) -> None:
@@ -605,6 +684,16 @@ class ClientMonitor:
             mem.gaps.append((now, gap))
         while mem.gaps and mem.gaps[0][0] < now - 2 * th.max_poll_interval:
             mem.gaps.popleft()
+        for attr in TROUBLE_COUNTERS:
+            value = metrics.get(attr)
+            if value is None:
+                continue
+            points = mem.counters.setdefault(attr, deque())
+            if points and value < points[-1][1]:
+                points.clear()  # the counter restarted with its client
+            points.append((now, value))
+            while len(points) > 1 and points[1][0] <= now - th.failing_window:
+                points.popleft()
         rebalances = metrics.get("rebalance-total")
         if rebalances is not None:
             if mem.rebalances and rebalances < mem.rebalances[-1][1]:
@@ -636,6 +725,23 @@ class ClientMonitor:
             assigned=frozenset(mem.partition_lag),
             send_total_since=mem.send_total_since if c.role == "producer" else None,
             poll_gap_max_ms=max((g for _, g in mem.gaps), default=None),
+            trouble=self._trouble(mem) if c.role == "producer" else None,
+        )
+
+    def _trouble(self, mem: _ClientMemory) -> ProducerTrouble:
+        """How much each trouble counter grew over the failing window (only growth seen
+        by this monitor counts: errors from before it started watching are history)."""
+
+        def grew(attr: str) -> float:
+            points = mem.counters.get(attr)
+            return max(0.0, points[-1][1] - points[0][1]) if points else 0.0
+
+        return ProducerTrouble(
+            self.thresholds.failing_window,
+            errors=grew("record-error-total"),
+            retries=grew("record-retry-total"),
+            metadata_wait=grew("metadata-wait-time-ns-total") / 1e9,
+            buffer_exhausted=grew("buffer-exhausted-total"),
         )
 
     # -- verdicts ----------------------------------------------------------------------------
@@ -649,6 +755,9 @@ class ClientMonitor:
         th = self.thresholds
         keys = {(o.target, o.kind, o.client_id): k for k, o in observations.items()}
         pairings, unclaimed = join(state.members, list(observations.values()))
+        by_group: dict[str, list[MemberObservation]] = {}
+        for m in state.members:
+            by_group.setdefault(m.group, []).append(m)
         rows: list[ClientVerdictRow] = []
         for p in pairings:
             paired = p
@@ -661,7 +770,8 @@ class ClientMonitor:
                 )
                 paired = Pairing(p.member, replace(p.client, backlog=backlog), p.ambiguous)
             first = p.client.first_seen if p.client is not None else None
-            rows.append(_row(judge_member(paired, now, th), first))
+            unassigned = unassigned_reason(p.member, by_group[p.member.group])
+            rows.append(_row(judge_member(paired, now, th, unassigned), first))
         for obs in unclaimed:
             key = keys[(obs.target, obs.kind, obs.client_id)]
             mem = self._clients[key]
@@ -671,8 +781,106 @@ class ClientMonitor:
             if seen is not None and recovered is not None:
                 seen = max(seen, recovered)  # a thawed JVM gets a rebalance's time to rejoin
             rows.append(_row(judge_unclaimed(obs, mem.group, seen, now, th), obs.first_seen))
+        rows += self._restored(observations, now)
         rows += self._silent_targets(observations)
         return rows
+
+    def _restored(
+        self, observations: Mapping[ClientKey, ClientObservation], now: float
+    ) -> list[ClientVerdictRow]:
+        """Clients the store knows that this process has not read yet: judged from their
+        target's health under the name, kind and group they had (a dead consumer stays
+        the same subject across a restart: its alert neither resolves nor re-fires)."""
+        fresh = {f.target: f for f in self.collector.freshness()}
+        with self._known_lock:
+            records = [r for k, r in self._known.items() if k not in observations]
+        rows = []
+        for r in records:
+            if r.forgotten_at is not None:
+                continue
+            f = fresh.get(r.target)
+            if f is None or f.last_attempt is None:
+                rows.append(_restored_row(r, f"{r.reason}{NOT_READ}"))
+                continue
+            tmem = self._targets.get(r.target, _TargetMemory())
+            obs = ClientObservation(
+                target=r.target,
+                client_id=r.client_id,
+                kind=r.kind,
+                health=TargetHealth(
+                    r.target,
+                    last_attempt=f.last_attempt,
+                    last_success=f.last_success,
+                    error=error_word(f),
+                    failures=f.failures,
+                    failing_since=tmem.failing_since if f.failing else None,
+                    detail=f.last_error if f.failing else None,
+                ),
+                present=False,
+                first_seen=r.first_seen,
+                last_seen=r.last_seen,
+            )
+            v = judge_client(obs, now, self.thresholds)
+            row = _row(replace(v, group=r.group, host=r.host or v.host), r.first_seen)
+            rows.append(replace(row, identity="restored"))
+        return rows
+
+    def _remembered(self, rows: list[ClientVerdictRow], now: float) -> list[ClientVerdictRow]:
+        """Fold this poll's rows into the known clients: drop forgotten ones (until seen
+        alive again), retire the long dead, and store what changed."""
+        retire_after = self.thresholds.retire_after
+        out: list[ClientVerdictRow] = []
+        changed: list[ClientRecord] = []
+        with self._known_lock:
+            for row in rows:
+                key = row.key
+                if key is None:
+                    out.append(row)
+                    continue
+                old = self._known.get(key)
+                if old is not None and old.forgotten_at is not None:
+                    seen_since = row.last_seen is not None and row.last_seen > old.forgotten_at
+                    if not (seen_since and row.identity == "observed"):
+                        continue  # forgotten: stays away until it is seen alive again
+                    old = None
+                dead = row.liveness is Liveness.DEAD
+                same = old is not None and _streak(old.liveness) == _streak(row.liveness.value)
+                since = old.since if old is not None and same else now
+                if dead and now - since >= retire_after:
+                    row = replace(
+                        row,
+                        liveness=Liveness.RETIRED,
+                        reason=(
+                            f"retired: DEAD since {_clock(since)} (over "
+                            f"{_duration(retire_after)}); last: {row.reason}"
+                        ),
+                    )
+                out.append(row)
+                record = ClientRecord(
+                    target=key[0],
+                    kind=key[1],
+                    client_id=key[2],
+                    group=row.group,
+                    host=row.host,
+                    member_id=row.member_id,
+                    first_seen=row.first_seen
+                    if row.first_seen is not None
+                    else (old.first_seen if old else None),
+                    last_seen=row.last_seen
+                    if row.last_seen is not None
+                    else (old.last_seen if old else None),
+                    liveness=row.liveness.value,
+                    reason=row.reason,
+                    since=since,
+                    updated_at=now,
+                )
+                unread = row.identity == "restored" and row.reason.endswith(NOT_READ)
+                if not unread and (old is None or _moved(old, record)):
+                    changed.append(record)
+                    self._known[key] = record
+        if self._store is not None and changed:
+            self._store.save(changed)
+        return out
 
     def _ends(self, state: _Cluster) -> dict[TopicPartitionKey, int]:
         """End offsets as of the previous poll where known: records that arrived since are
@@ -697,6 +905,8 @@ class ClientMonitor:
         """Targets that failed and never showed a client: listed (file_sd, static) but
         never answered. Reported so a client that died before we first looked is seen."""
         with_clients = {o.target for o in observations.values()}
+        with self._known_lock:
+            with_clients |= {r.target for r in self._known.values()}
         rows = []
         for f in self.collector.freshness():
             if f.target in with_clients or not f.failing or f.last_success is not None:
@@ -723,7 +933,8 @@ class ClientMonitor:
             listed = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
             listed = f"; listed by {ct.source} as {listed}" if ct is not None and listed else ""
             reason = f"{v.reason} (never answered since kafkascope began watching it{listed})"
-            rows.append(_row(replace(v, reason=reason, group=labels.get("group")), None))
+            row = _row(replace(v, reason=reason, group=labels.get("group")), None)
+            rows.append(replace(row, identity="hint") if "client_id" in labels else row)
         return rows
 
     # -- groups and topics -----------------------------------------------------------------
@@ -784,6 +995,47 @@ class ClientMonitor:
             if reason is not None:
                 out[topic] = reason
         return out
+
+
+def _streak(liveness: str) -> str:
+    """RETIRED continues a DEAD streak: retirement must not restart the clock."""
+    return Liveness.DEAD.value if liveness == Liveness.RETIRED.value else liveness
+
+
+def _moved(old: ClientRecord, new: ClientRecord) -> bool:
+    """Whether ``new`` is worth a write: a different verdict or identity at once, and the
+    moving parts (reason, last seen) at most every :data:`RECORD_REFRESH` seconds."""
+    identity = (old.group, old.host, old.member_id, old.first_seen, old.liveness, old.since)
+    if identity != (new.group, new.host, new.member_id, new.first_seen, new.liveness, new.since):
+        return True
+    stale = new.updated_at - old.updated_at >= RECORD_REFRESH
+    return stale and (old.reason != new.reason or old.last_seen != new.last_seen)
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds:g} s"
+
+
+def _restored_row(r: ClientRecord, reason: str) -> ClientVerdictRow:
+    return ClientVerdictRow(
+        client_id=r.client_id,
+        kind=r.kind,
+        group=r.group,
+        target=r.target,
+        liveness=Liveness(r.liveness),
+        reason=reason,
+        last_seen=r.last_seen,
+        first_seen=r.first_seen,
+        host=r.host,
+        member_id=None,
+        identity="restored",
+    )
 
 
 def _row(v: Verdict, first_seen: float | None) -> ClientVerdictRow:

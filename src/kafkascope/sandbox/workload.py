@@ -25,6 +25,8 @@ class ClientSpec:
     group: str | None = None
     rate: float = 0.0
     protocol: str = "classic"
+    #: Extra client properties, last word (e.g. a short ``max.block.ms`` for a fault test).
+    properties: tuple[tuple[str, str], ...] = ()
 
 
 DEMO_TOPICS = (
@@ -59,7 +61,7 @@ def client_properties(bootstrap: str, spec: ClientSpec) -> dict[str, str]:
             "group.protocol": spec.protocol,
             "client.id": spec.client_id or "",
         }
-    return props
+    return props | dict(spec.properties)
 
 
 def producer_args(bootstrap: str, spec: ClientSpec, config_file: str) -> list[str]:

@@ -23,6 +23,7 @@ from kafkascope.sources.discovery import Discovery, parse_port_range
 from kafkascope.sources.jmx.collector import Backoff, JmxCollector
 from kafkascope.sources.jmx.connection import JmxEndpoint
 from kafkascope.sources.kafka.worker import IsolatedAdmin
+from kafkascope.store.clients import ClientStore
 from kafkascope.store.db import Database
 
 __all__ = [
@@ -66,6 +67,7 @@ def thresholds_of(cfg: ClusterConfig) -> Thresholds:
         hung_poll_seconds=lv.hung_poll_seconds,
         max_poll_interval=lv.max_poll_interval,
         producer_stuck_seconds=lv.producer_stuck_seconds,
+        retire_after=lv.retire_after,
     )
 
 
@@ -101,8 +103,9 @@ def lag_monitor(
     return LagMonitor(name, admin, lag, db, clock, groups=groups)
 
 
-def client_monitor(cfg: ClusterConfig, clock: Clock) -> ClientMonitor:
-    """Every producer and consumer: JMX where reachable, joined with group membership.
+def client_monitor(cfg: ClusterConfig, clock: Clock, db: Database | None = None) -> ClientMonitor:
+    """Every producer and consumer: JMX where reachable, joined with group membership;
+    ``db`` keeps who each client was across restarts.
 
     Failed client targets are retried at every poll (the backoff is capped below the client
     interval): a refused port costs microseconds, and a JVM that comes back must not wait
@@ -137,6 +140,7 @@ def client_monitor(cfg: ClusterConfig, clock: Clock) -> ClientMonitor:
         clock,
         expected_members=dict(cfg.liveness.expected_members),
         endpoint=endpoint,
+        store=ClientStore(db, cfg.name) if db is not None else None,
     )
 
 
@@ -154,5 +158,5 @@ def build_cluster(cfg: ClusterConfig, clock: Clock, db: Database | None = None) 
             db=db,
             timeout=max(5.0, cfg.admin_interval),
         ),
-        clients=client_monitor(cfg, clock),
+        clients=client_monitor(cfg, clock, db),
     )

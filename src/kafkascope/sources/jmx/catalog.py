@@ -84,6 +84,7 @@ UNITS = frozenset(
         "bytes_per_second",
         "seconds",
         "milliseconds",
+        "nanoseconds",
         "ratio",
         "percent",
         "messages",
