@@ -20,6 +20,7 @@ from kafkascope.clock import SystemClock
 from kafkascope.model import Severity
 from kafkascope.sandbox.procs import free_port
 from kafkascope.store.db import Database
+from kafkascope.store.history import History, Point
 from tests.e2e.conftest import ServiceProc
 from tests.support import wait_until
 
@@ -103,12 +104,87 @@ def test_rows_already_queued_are_delivered_while_every_evaluation_fails(
         svc.stop()
 
 
-def serve_once(config: Path) -> subprocess.CompletedProcess[str]:
-    """``kafkascope serve`` that is expected to refuse to start."""
-    return subprocess.run(
+def serve_refused(config: Path, timeout: float = 60) -> tuple[int, list[str]]:
+    """Run ``kafkascope serve`` that should refuse to start: its exit code and the lines
+    of stderr. One that starts instead is stopped, and the test fails."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "kafkascope.cli.main", "serve", "--config", str(config)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
-        timeout=60,
-        check=False,
     )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"serve started instead of refusing; stderr:\n{err}") from None
+    return proc.returncode, err.splitlines()
+
+
+def error_lines(stderr: list[str]) -> list[str]:
+    """The lines a user is meant to read (log lines carry a timestamp and a level)."""
+    assert not any("Traceback" in line for line in stderr), "\n".join(stderr)
+    return [line for line in stderr if line.startswith("kafkascope: error:")]
+
+
+def test_a_file_that_is_not_a_database_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    store = data / "kafkascope.db"
+    store.write_bytes(bytes(range(256)) * 64)  # 16 KiB that are not SQLite
+    code, stderr = serve_refused(write_config(tmp_path, data, free_port()))
+    assert code == 2
+    [line] = error_lines(stderr)
+    assert f"the store {store} is corrupt or not a kafkascope database" in line
+    assert "move kafkascope.db and its -wal and -shm files" in line
+    assert "restore them from a backup" in line
+    assert store.read_bytes() == bytes(range(256)) * 64  # left as it was, for the user
+
+
+def test_damaged_pages_are_found_by_the_start_check(tmp_path: Path) -> None:
+    """A real store whose file header is intact but some pages are overwritten: SQLite
+    opens it, so only the check at start (quick_check) can say so before a job trips on it
+    mid-run."""
+    data = tmp_path / "data"
+    store = data / "kafkascope.db"
+    db = Database(store)
+    try:
+        points = [Point(f"m{i % 40}", (("k", str(i % 7)),), 1e9 + i, i) for i in range(20_000)]
+        History(db).append(points)
+        page = db.read(lambda c: int(c.execute("PRAGMA page_size").fetchone()[0]))
+    finally:
+        db.close()  # the last connection's close checkpoints the WAL into the file
+    assert not Path(f"{store}-wal").exists()
+    raw = bytearray(store.read_bytes())
+    for n in (3, 7, 11):  # b-tree pages of the tables (page 1 holds the header)
+        raw[(n - 1) * page : (n - 1) * page + 64] = b"\xff" * 64
+    store.write_bytes(bytes(raw))
+
+    code, stderr = serve_refused(write_config(tmp_path, data, free_port()))
+    assert code == 2
+    [line] = error_lines(stderr)
+    assert f"the store {store} is corrupt or not a kafkascope database" in line
+    assert "quick_check" in line and "restore them from a backup" in line
+
+
+def test_a_second_serve_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = service(tmp_path, data)
+    first.start()
+    try:
+        assert first.proc is not None
+        code, stderr = serve_refused(write_config(tmp_path, data, free_port()))
+        assert code == 2
+        [line] = error_lines(stderr)
+        assert f"{data} is in use by another kafkascope serve (pid {first.proc.pid})" in line
+        assert "another --data-dir" in line
+        assert first.get("/api/v1/health")["status"] in ("ok", "degraded")  # untouched
+
+        first.kill()  # kill -9: the lock goes with the process, nothing stale is left
+        again = service(tmp_path, data)
+        again.start()
+        again.stop()
+    finally:
+        first.stop()

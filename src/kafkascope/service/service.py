@@ -34,7 +34,7 @@ from kafkascope.monitor.series import (
 )
 from kafkascope.scheduler import Job, Scheduler
 from kafkascope.service.builder import ClusterParts, build_cluster
-from kafkascope.store.db import Database
+from kafkascope.store.db import Database, DataDirLock
 from kafkascope.store.history import History, Retention
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class Service:
         self.read_tokens = [t.reveal() for t in config.service.read_tokens]
         self.admin_tokens = [t.reveal() for t in config.service.admin_tokens]
         self.db: Database | None = None
+        self._dir_lock: DataDirLock | None = None
         self.history: History = None  # type: ignore[assignment]  # set when the store starts
         self.alerts: AlertRunner | None = None
         self.parts: dict[str, ClusterParts] = {}
@@ -149,7 +150,15 @@ class Service:
 
     # -- parts ---------------------------------------------------------------------------
     def _open_store(self) -> None:
-        self.db = Database(self.data_dir / "kafkascope.db")
+        """Lock the data directory (one service per store), then open and check the store."""
+        lock = DataDirLock(self.data_dir)
+        lock.acquire()
+        try:
+            self.db = Database(self.data_dir / "kafkascope.db")
+        except BaseException:
+            lock.release()
+            raise
+        self._dir_lock = lock
         r = self.config.service.retention
         self.history = History(self.db, Retention(r.raw, r.one_minute, r.ten_minute))
 
@@ -157,6 +166,9 @@ class Service:
         if self.db is not None:
             self.db.close()
             self.db = None
+        if self._dir_lock is not None:
+            self._dir_lock.release()
+            self._dir_lock = None
 
     def _start_alerts(self) -> None:
         assert self.db is not None
