@@ -3,28 +3,31 @@
 ``create_app(backend)`` takes everything it serves as an argument (no globals), so tests
 build it around a real service or a stand-in. Bad input never becomes a 500: unknown
 names are 404 with a JSON error, malformed parameters 422 (FastAPI's validation), and
-missing or wrong tokens 401/403 when tokens are configured.
+missing or wrong tokens 401/403 when tokens are configured: decided by
+:class:`kafkascope.api.guard.Guard` from the headers, before any body is read.
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from kafkascope import __version__
 from kafkascope.api import views
+from kafkascope.api.guard import DEFAULT_MAX_BODY, Guard, Tokens, access_of, may_read
 from kafkascope.api.metrics import CONTENT_TYPE, AlertCounts, render
+from kafkascope.api.query import TooManyPoints, run_query
 from kafkascope.monitor.live import ClusterLive, LiveState
 from kafkascope.store.history import History
 
-MAX_POINTS = 11_000
+SILENCE_MAX = 366 * 86400
 
 
 class AlertsBackend(Protocol):
@@ -58,52 +61,53 @@ class SilenceIn(BaseModel):
     with ``~`` is an anchored regex), for ``duration`` seconds or until ``expires_at``."""
 
     matchers: dict[str, str] = Field(min_length=1)
-    duration: float | None = Field(default=None, gt=0, le=366 * 86400)
-    expires_at: float | None = None
+    duration: float | None = Field(default=None, gt=0, le=SILENCE_MAX, allow_inf_nan=False)
+    expires_at: float | None = Field(default=None, allow_inf_nan=False)
     comment: str = Field(default="", max_length=2000)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _within_cap(cls, value: float | None) -> float | None:
+        """A silence ends in the future and at most 366 days from now, like ``duration``
+        (NaN and infinities are refused by ``allow_inf_nan`` before this)."""
+        if value is None:
+            return value
+        now = time.time()
+        if value <= now:
+            raise ValueError("expires_at is in the past; give a unix time in the future")
+        if value > now + SILENCE_MAX:
+            raise ValueError(
+                "expires_at is more than 366 days away; give a nearer time, or renew the "
+                "silence later"
+            )
+        return value
 
 
 class AckIn(BaseModel):
     by: str = Field(default="api", min_length=1, max_length=200)
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.query_params.get("token")
-
-
-def _matches(token: str | None, tokens: Sequence[str]) -> bool:
-    return token is not None and any(hmac.compare_digest(token, t) for t in tokens)
-
-
-def create_app(backend: Backend) -> FastAPI:
+def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The app; ``max_body`` caps a request body in bytes (413 over it)."""
     app = FastAPI(
         title="kafkascope",
         version=__version__,
         description="Kafka brokers, topics, consumer groups, clients and alerts.",
     )
+    # The guard decides access for every route by its method (GET/HEAD read, anything
+    # else admin) before the body is read. The route dependencies below only check that
+    # it did: without the guard in front they refuse everything (they fail closed).
+    app.add_middleware(
+        Guard, tokens=Tokens.of(backend.read_tokens, backend.admin_tokens), max_body=max_body
+    )
 
     def need_read(request: Request) -> None:
-        if not backend.read_tokens and not backend.admin_tokens:
-            return
-        token = _bearer(request)
-        if _matches(token, [*backend.read_tokens, *backend.admin_tokens]):
-            return
-        raise HTTPException(401, "a token is required: send 'Authorization: Bearer TOKEN'")
+        if not may_read(request):
+            raise HTTPException(401, "a token is required: send 'Authorization: Bearer TOKEN'")
 
     def need_admin(request: Request) -> None:
-        if not backend.admin_tokens:
-            if backend.read_tokens:
-                raise HTTPException(403, "no admin token is configured; changes are disabled")
-            return
-        token = _bearer(request)
-        if _matches(token, backend.admin_tokens):
-            return
-        if _matches(token, backend.read_tokens):
-            raise HTTPException(403, "this token is read-only; an admin token is required")
-        raise HTTPException(401, "an admin token is required: send 'Authorization: Bearer TOKEN'")
+        if access_of(request) != "admin":
+            raise HTTPException(403, "an admin token is required")
 
     read = [Depends(need_read)]
     admin = [Depends(need_admin)]
@@ -123,10 +127,25 @@ def create_app(backend: Backend) -> FastAPI:
             headers=exc.headers,
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each bad field, without echoing the input: a rejected NaN or
+        Infinity cannot be written as JSON, and FastAPI's own handler then fails with 500."""
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        text = "; ".join(
+            f"{'.'.join(str(part) for part in p['loc'])}: {p['msg']}" for p in problems
+        )
+        return JSONResponse({"error": text, "status": 422, "detail": problems}, status_code=422)
+
     @app.get("/api/v1/health")
-    def health() -> dict[str, Any]:
-        """Liveness of the service itself and of each monitoring job (no token needed)."""
-        return backend.health()
+    def health(request: Request) -> dict[str, Any]:
+        """The service's status (no token needed); with a token, or with no token
+        configured, also each monitoring job's runs, failures and last error."""
+        body = backend.health()
+        return body if may_read(request) else {"status": body["status"]}
 
     @app.get("/api/v1/clusters", dependencies=read)
     def clusters() -> dict[str, Any]:
@@ -185,7 +204,8 @@ def create_app(backend: Backend) -> FastAPI:
         groups_cache[name] = (lag, clients, body)
         return body
 
-    @app.get("/api/v1/clusters/{name}/groups/{group}", dependencies=read)
+    # ``:path``: a group id may hold '/' (as is or as %2F, which is decoded before routing).
+    @app.get("/api/v1/clusters/{name}/groups/{group:path}", dependencies=read)
     def group(name: str, group: str) -> dict[str, Any]:
         c = cluster(name)
         if c.lag is None or group not in c.lag.groups:
@@ -215,36 +235,23 @@ def create_app(backend: Backend) -> FastAPI:
         to: Annotated[float | None, Query(description="unix seconds; default now")] = None,
         step: Annotated[float | None, Query(gt=0, le=86400)] = None,
     ) -> dict[str, Any]:
+        """History of one series name; ``step`` defaults to (to-from)/500, and an answer
+        holds at most 50,000 points over all its series (see ``api/query.py``)."""
         now = time.time()
         end = now if to is None else to
         start = end - 3600 if from_ is None else from_
         if not (math.isfinite(start) and math.isfinite(end)) or start > end:
             raise HTTPException(422, "'from' must be a time before 'to' (unix seconds)")
-        if step is not None and (end - start) / step > MAX_POINTS:
-            raise HTTPException(
-                422, f"too many points: (to-from)/step exceeds {MAX_POINTS}; use a larger step"
-            )
         selector: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in labels.split(","))):
             k, sep, v = part.partition("=")
             if not sep or not k.strip():
                 raise HTTPException(422, f"label selector '{part}' is not key=value")
             selector[k.strip()] = v.strip()
-        series = backend.history.query(name, selector, start, end, step, now)
-        return {
-            "name": name,
-            "from": start,
-            "to": end,
-            "step": step,
-            "series": [
-                {
-                    "labels": s.labels,
-                    "resolution": s.resolution,
-                    "points": [[t, v] for t, v in s.points],
-                }
-                for s in series
-            ],
-        }
+        try:
+            return run_query(backend.history, name, selector, start, end, step, now)
+        except TooManyPoints as e:
+            raise HTTPException(422, str(e)) from None
 
     @app.get("/api/v1/metrics/names", dependencies=read)
     def names() -> dict[str, Any]:

@@ -16,25 +16,35 @@ from typing import Any
 import uvicorn
 
 from kafkascope.api.app import Backend, create_app
+from kafkascope.api.guard import DEFAULT_MAX_BODY
 from kafkascope.errors import KafkascopeError
 
 
 class HttpServer:
-    """``create_app(backend)`` served on ``listen`` (host, port; port 0: any free one)."""
+    """``create_app(backend)`` served on ``listen`` (host, port; port 0: any free one),
+    with request bodies capped at ``max_body`` bytes."""
 
     name = "http"
 
-    def __init__(self, backend: Backend, listen: tuple[str, int], *, wait: float = 15.0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        listen: tuple[str, int],
+        *,
+        wait: float = 15.0,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
         self.backend = backend
         self.listen = listen
         self.wait = wait
+        self.max_body = max_body
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         host, port = self.listen
         config = uvicorn.Config(
-            create_app(self.backend),
+            create_app(self.backend, max_body=self.max_body),
             host=host,
             port=port,
             log_level="warning",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
+import socket
 import threading
 from pathlib import Path
 from types import FrameType
@@ -30,11 +32,52 @@ def with_overrides(config: Config, listen: str | None, data_dir: Path | None) ->
     return config.model_copy(update={"service": config.service.model_copy(update=update)})
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only: a loopback address, or a name
+    all of whose addresses are loopback. A name that does not resolve is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except OSError:
+            return False
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return bool(addresses) and all(_loopback(a) for a in addresses)
+
+
+def _loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def refuse_open_api(config: Config, listen: tuple[str, int]) -> None:
+    """An API without tokens serves anyone who reaches it, silences and acks included:
+    only on loopback, unless the config says so in as many words."""
+    service = config.service
+    if service.read_tokens or service.admin_tokens or service.allow_unauthenticated:
+        return
+    host, port = listen
+    if is_loopback(host):
+        return
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    raise ConfigError(
+        f"refusing to serve the API on {shown} with no token: anyone who can reach it "
+        "could read everything and change silences and acks. Fix: set [service] "
+        "admin_tokens (and read_tokens), listen on 127.0.0.1, or set [service] "
+        "allow_unauthenticated = true"
+    )
+
+
 def start_service(config: Config, listen: tuple[str, int] | None = None) -> tuple[Service, str]:
     """The service with its HTTP server, started; returns it and the URL it serves on.
     On a failure every part already started is stopped before the error is raised."""
+    address = listen or split_host_port(config.service.listen)
+    refuse_open_api(config, address)
     service = Service(config)
-    http = HttpServer(service, listen or split_host_port(config.service.listen))
+    http = HttpServer(service, address, max_body=config.service.max_request_body)
     service.add(http)
     service.start()
     return service, http.url

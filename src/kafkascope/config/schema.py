@@ -69,13 +69,28 @@ class ServiceConfig(Settings):
     log_level: LogLevel = Field(default="info", description="debug, info, warning or error.")
     read_tokens: list[Secret] = Field(
         default_factory=list,
-        description="API tokens allowed to read (`Authorization: Bearer TOKEN`). With no "
-        "token at all (read or admin), the API is open: keep `listen` on loopback then.",
+        description="API tokens allowed to read (`Authorization: Bearer TOKEN`; GET and "
+        "HEAD). With no token at all (read or admin), the API is open, and `serve` refuses "
+        "a `listen` address other than loopback unless `allow_unauthenticated` is set.",
     )
     admin_tokens: list[Secret] = Field(
         default_factory=list,
-        description="API tokens allowed to read and to change state (acknowledge alerts, "
-        "silences).",
+        description="API tokens allowed to read and to change state: every request other "
+        "than GET and HEAD (acknowledge alerts, silences, forget clients). With read tokens "
+        "but no admin token, changes are refused.",
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="Let `serve` listen on an address other than loopback with no token "
+        "configured, so that anyone who can reach it can read everything and change "
+        "silences and acknowledgements. Only for a network you trust entirely.",
+    )
+    max_request_body: int = Field(
+        default=1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="Largest request body the API accepts, in bytes; a larger one is "
+        "refused with 413 before it is read.",
     )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="History retention per resolution."
