@@ -674,3 +674,27 @@ def test_for_counts_from_when_the_condition_was_read() -> None:
     late.step([stale], T0 + 102)
     held = late.get(stale.fingerprint)
     assert held is not None and held.active_since == T0 + 100
+
+
+@pytest.mark.parametrize(
+    ("reasons", "summary"),
+    [
+        # No reason given: a recovery; the resolution repeats what fired.
+        ({}, "broker 1 of cluster prod: instant"),
+        # A reason for this alert: it cleared without recovering (a retired client), and
+        # the resolution says so.
+        ({"fp": "retired: DEAD for a day"}, "retired: DEAD for a day"),
+        # A reason for another alert changes nothing here.
+        ({"other": "retired"}, "broker 1 of cluster prod: instant"),
+    ],
+)
+def test_a_resolution_carries_the_reason_it_was_given(
+    reasons: dict[str, str], summary: str
+) -> None:
+    engine = AlertEngine(RULES)
+    f = finding("instant", 1)
+    engine.step([f], T0)
+    by_fp = {f.fingerprint if k == "fp" else k: v for k, v in reasons.items()}
+    (note,) = engine.step([], T0 + 10, reasons=by_fp)
+    assert note.kind == "resolved"
+    assert note.alert.summary == summary

@@ -22,7 +22,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from kafkascope.alerts.alert import Finding, make_labels
+from kafkascope.alerts.alert import Finding, fingerprint, make_labels
 from kafkascope.alerts.pack import (
     ACTIVE_CONTROLLER_COUNT,
     BROKER_DOWN,
@@ -79,6 +79,7 @@ __all__ = [
     "check_under_replicated_partitions",
     "counter_increase",
     "evaluate_builtin",
+    "resolution_reasons",
 ]
 
 
@@ -337,6 +338,13 @@ _STATUS_MEANING = {
 
 
 def _group_text(view: GroupView) -> str:
+    """``consumer group G of cluster C is ERR: orders-5: ... (rule: stopped) (lag ...)``.
+
+    The reason (the partition and rule behind the verdict, members in trouble) is the
+    evaluator's; without one, the status's meaning and the partition named in ``worst``.
+    Never a partition beside a reason: that is how "is ERR: worst partition orders-5: OK"
+    came about, quoting the partition with the most lag for a verdict another one made.
+    """
     parts = [f"consumer group {view.group} of cluster {view.cluster} is {view.status.name}"]
     detail = view.reason or _STATUS_MEANING.get(view.status, "")
     if detail:
@@ -346,7 +354,7 @@ def _group_text(view: GroupView) -> str:
         evidence.append(f"lag {plural(view.total_lag, 'message')}")
     if view.lag_seconds is not None:
         evidence.append(f"~{num(round(view.lag_seconds))} s behind")
-    if view.worst:
+    if view.worst and not view.reason:
         evidence.append(f"worst partition {view.worst}")
     if evidence:
         parts.append(f" ({', '.join(evidence)})")
@@ -423,6 +431,22 @@ def check_client_unresponsive(spec: RuleSpec, view: ClientView) -> Finding | Non
     return _check_liveness(spec, view, Liveness.UNRESPONSIVE)
 
 
+def resolution_reasons(clients: Iterable[ClientView]) -> dict[str, str]:
+    """Why client alerts clear when the client did not come back: a RETIRED client (DEAD
+    past ``retire_after``) resolves its client_dead / client_hung / client_unresponsive
+    alerts, and the resolution says so instead of reading like a recovery. Keyed by the
+    alerts' fingerprints."""
+    out: dict[str, str] = {}
+    for view in clients:
+        if view.liveness is not Liveness.RETIRED:
+            continue
+        labels = _client_labels(view)
+        text = _client_text(view, Liveness.RETIRED.value)
+        for rule in (CLIENT_DEAD, CLIENT_HUNG, CLIENT_UNRESPONSIVE):
+            out[fingerprint(rule, labels)] = text
+    return out
+
+
 def check_producer_errors(spec: RuleSpec, view: ClientView, now: float) -> Finding | None:
     """record-error-total increased by > threshold within the rule's window."""
     if view.role != "producer":
@@ -432,14 +456,11 @@ def check_producer_errors(spec: RuleSpec, view: ClientView, now: float) -> Findi
     value = counter_increase(points, now, window)
     if value is None or not value > spec.threshold:
         return None
-    return _finding(
-        spec,
-        _client_labels(view),
-        value,
-        _client_text(
-            view, f"failing: {plural(value, 'record')} not sent in the last {duration(window)}"
-        ),
-    )
+    if view.liveness is Liveness.FAILING:
+        # The verdict already names the records lost and why: one sentence, not two.
+        return _finding(spec, _client_labels(view), value, _client_text(view, "FAILING"))
+    what = f"failing: {plural(value, 'record')} not sent in the last {duration(window)}"
+    return _finding(spec, _client_labels(view), value, _client_text(view, what))
 
 
 def check_topic_producers_silent(spec: RuleSpec, view: TopicView) -> Finding | None:

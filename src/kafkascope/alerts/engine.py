@@ -168,9 +168,10 @@ class AlertEngine:
         now: float,
         silences: Sequence[Silence] = (),
         hold: Callable[[Alert], bool] | None = None,
+        reasons: Mapping[str, str] | None = None,
     ) -> list[Notification]:
         """:meth:`plan` and :meth:`apply` at once; the notifications owed."""
-        planned = self.plan(findings, now, silences, hold)
+        planned = self.plan(findings, now, silences, hold, reasons)
         self.apply(planned)
         return list(planned.notifications)
 
@@ -192,6 +193,7 @@ class AlertEngine:
         now: float,
         silences: Sequence[Silence] = (),
         hold: Callable[[Alert], bool] | None = None,
+        reasons: Mapping[str, str] | None = None,
     ) -> PlannedStep:
         """Fold one evaluation's findings in at ``now``, without changing the engine: the
         alerts as they will be and the notifications owed (apply it with :meth:`apply`).
@@ -199,7 +201,9 @@ class AlertEngine:
         ``findings`` is everything that holds now: an alert whose finding is absent is
         treated as cleared, unless ``hold(alert)`` says its source has not reported (a
         restarted service before its first poll): absence of data is not a recovery, so
-        such an alert keeps its state. Silences that are not active at ``now`` are ignored.
+        such an alert keeps its state. ``reasons`` (by fingerprint) say why an absent
+        alert cleared when it is not a recovery (a client retired): its resolution carries
+        that summary. Silences that are not active at ``now`` are ignored.
         """
         current = self._merge(findings)
         active = [s for s in silences if s.active(now)]
@@ -213,6 +217,9 @@ class AlertEngine:
                 updated[fp] = alert
             elif fp not in current:
                 cleared = self._absent(alert, now)
+                why = reasons.get(fp) if reasons else None
+                if cleared is not None and why and cleared.state is AlertState.RESOLVED:
+                    cleared = dataclasses.replace(cleared, summary=why)
                 if cleared is not None:
                     updated[fp] = cleared
         notifications = []

@@ -19,7 +19,12 @@ from dataclasses import replace
 from typing import Any
 
 from kafkascope.alerts.alert import Alert, AlertState, Finding, Matcher, Notification, Silence
-from kafkascope.alerts.checks import RULE_SOURCE, USER_RULE_SOURCES, evaluate_builtin
+from kafkascope.alerts.checks import (
+    RULE_SOURCE,
+    USER_RULE_SOURCES,
+    evaluate_builtin,
+    resolution_reasons,
+)
 from kafkascope.alerts.engine import AlertEngine
 from kafkascope.alerts.inputs import CounterLog, build_views, report_times, rule_samples
 from kafkascope.alerts.notify import Notifier
@@ -84,6 +89,7 @@ class AlertRunner:
         findings: list[Finding] = []
         samples: list[Sample] = []
         silent: set[tuple[str, str]] = set()
+        reasons: dict[str, str] = {}
         for name, cl in list(live.clusters.items()):
             cfg = self.config.cluster(name)
             threshold = cfg.lag.lag_seconds_threshold if cfg is not None else None
@@ -100,6 +106,7 @@ class AlertRunner:
                 topics=topics,
             )
             findings += [replace(f, observed_at=read_at[RULE_SOURCE[f.rule]]) for f in found]
+            reasons.update(resolution_reasons(clients))
             if self.user_rules:  # relabelling every sample costs; only when rules read them
                 samples += rule_samples(cl)
         for rule in self.user_rules:
@@ -111,13 +118,14 @@ class AlertRunner:
             sources = (RULE_SOURCE[alert.rule],) if alert.rule in RULE_SOURCE else USER_RULE_SOURCES
             return any((cluster, source) in silent for source in sources)
 
-        return self.step(findings, now, hold if silent else None)
+        return self.step(findings, now, hold if silent else None, reasons)
 
     def step(
         self,
         findings: list[Finding],
         now: float,
         hold: Callable[[Alert], bool] | None = None,
+        reasons: Mapping[str, str] | None = None,
     ) -> list[Notification]:
         """Fold ``findings`` into the engine at ``now`` and commit: the new engine state and
         the outbox rows it owes go in one transaction, and the engine takes the new state
@@ -125,7 +133,7 @@ class AlertRunner:
         step owes the same notifications (none is marked sent without being queued)."""
         with self._lock:
             active = [s for s in self.silences.values() if s.active(now)]
-            planned = self.engine.plan(findings, now, active, hold)
+            planned = self.engine.plan(findings, now, active, hold, reasons)
             state = planned.export_state()
             receivers = list(self.notifiers)
             items = [(n, route(n, self.routes, default=receivers)) for n in planned.notifications]

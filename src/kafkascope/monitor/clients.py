@@ -510,7 +510,10 @@ class ClientMonitor:
         errors += offset_errors
         now = self.clock.now()
         observations = self._observe(results, now)
-        rows = self._remembered(self._judge(observations, state, now), now)
+        restored, unread = self._restored(observations)
+        rows = self._judge({**observations, **restored}, state, now) + unread
+        rows = [replace(r, identity="restored") if r.key in restored else r for r in rows]
+        rows = self._remembered(rows, now)
         groups = self._group_health(state, now) if state.groups_ok else {}
         silent = self._silent_topics(state, now)
         self._prev_ends = dict(state.ends) or self._prev_ends
@@ -781,19 +784,21 @@ class ClientMonitor:
             if seen is not None and recovered is not None:
                 seen = max(seen, recovered)  # a thawed JVM gets a rebalance's time to rejoin
             rows.append(_row(judge_unclaimed(obs, mem.group, seen, now, th), obs.first_seen))
-        rows += self._restored(observations, now)
         rows += self._silent_targets(observations)
         return rows
 
     def _restored(
-        self, observations: Mapping[ClientKey, ClientObservation], now: float
-    ) -> list[ClientVerdictRow]:
-        """Clients the store knows that this process has not read yet: judged from their
-        target's health under the name, kind and group they had (a dead consumer stays
-        the same subject across a restart: its alert neither resolves nor re-fires)."""
+        self, observations: Mapping[ClientKey, ClientObservation]
+    ) -> tuple[dict[ClientKey, ClientObservation], list[ClientVerdictRow]]:
+        """Clients the store knows that this process has not read yet, as observations
+        under the name, kind and group they had, judged like every other (joined to their
+        group member, if the coordinator still lists it): a dead consumer stays the same
+        subject across a restart, so its alert neither resolves nor re-fires. A client
+        whose target was not even tried yet keeps its stored verdict (the second list)."""
         fresh = {f.target: f for f in self.collector.freshness()}
         with self._known_lock:
             records = [r for k, r in self._known.items() if k not in observations]
+        out: dict[ClientKey, ClientObservation] = {}
         rows = []
         for r in records:
             if r.forgotten_at is not None:
@@ -820,10 +825,10 @@ class ClientMonitor:
                 first_seen=r.first_seen,
                 last_seen=r.last_seen,
             )
-            v = judge_client(obs, now, self.thresholds)
-            row = _row(replace(v, group=r.group, host=r.host or v.host), r.first_seen)
-            rows.append(replace(row, identity="restored"))
-        return rows
+            out[r.key] = obs
+            mem = self._clients.setdefault(r.key, _ClientMemory())
+            mem.group = mem.group or r.group
+        return out, rows
 
     def _remembered(self, rows: list[ClientVerdictRow], now: float) -> list[ClientVerdictRow]:
         """Fold this poll's rows into the known clients: drop forgotten ones (until seen
