@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from kafkascope.alerts.alert import AlertState, Finding, make_labels
+from kafkascope.alerts.notify import WebhookNotifier
+from kafkascope.alerts.outbox import DeliveryBackoff, Outbox
 from kafkascope.alerts.runner import AlertRunner
 from kafkascope.clock import FakeClock
 from kafkascope.config import Config, load_config
 from kafkascope.model import Severity
 from kafkascope.store.db import Database
+from tests.integration.test_notifiers import make_notification
 from tests.receivers import HttpReceiver
 
 T0 = 1_700_000_000.0
@@ -186,3 +189,83 @@ def test_a_failed_ack_commit_leaves_the_alert_unacknowledged(
     assert alert is not None and not alert.acked
     allow_writes(db, "service_state")
     assert runner.ack_alert(n.alert.fingerprint, "alice")["acked_by"] == "alice"
+
+
+# ------------------------------------------------------------------ item 20: the delivered mark
+
+
+def refuse_delivered_marks(db: Database) -> None:
+    """SQLite refuses to mark an outbox row delivered (everything else still works)."""
+    db.write(
+        lambda conn: conn.execute(
+            "CREATE TRIGGER refuse_mark BEFORE UPDATE ON outbox WHEN NEW.state = 'delivered' "
+            "BEGIN SELECT RAISE(ABORT, 'injected write failure'); END"
+        )
+    )
+
+
+def test_a_delivered_mark_that_cannot_commit_does_not_resend_every_cycle(
+    db: Database, start_http: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The receiver accepted the notification but the store refuses the "delivered" mark.
+    Delivery runs every second; the receiver must get the notification once, not once a
+    second, and the mark is retried on the outbox's backoff (2 s, 4 s, 8 s...), not every
+    cycle. Once the store takes writes again the mark commits and nothing more is sent.
+    A restart while the mark is still unrecorded sends it once more, with the same id:
+    the documented at-least-once window."""
+    hook = start_http()
+    notifiers = {"hook": WebhookNotifier(hook.url, timeout=5)}
+    backoff = DeliveryBackoff(initial=2, factor=2, maximum=60, jitter=0)
+    outbox = Outbox(db, notifiers, FakeClock(T0), backoff=backoff)
+    n = make_notification()
+    outbox.add([(n, ["hook"])], now=T0)
+    refuse_delivered_marks(db)
+
+    def cycle(at: float) -> object:
+        """One run of the delivery job (the scheduler logs an exception and goes on)."""
+        try:
+            return outbox.deliver_due(now=at)
+        except Exception as e:  # noqa: BLE001 - the scheduler survives any exception too
+            return e
+
+    with caplog.at_level("WARNING", logger="kafkascope.alerts.outbox"):
+        results = [cycle(T0 + s) for s in range(11)]  # 11 cycles, one a second
+    assert [b["id"] for b in hook.bodies()] == [n.id]
+    assert not [r for r in results if isinstance(r, Exception)], results
+    unrecorded = [r for r in caplog.records if "not recorded" in r.getMessage()]
+    assert len(unrecorded) == 3  # at 0 s (the send), then retried at 2 s and 6 s; next 14 s
+    [row] = outbox.pending()  # the store still says pending: the mark never committed
+    assert row.attempts == 0
+
+    db.write(lambda conn: conn.execute("DROP TRIGGER refuse_mark"))
+    assert outbox.deliver_due(now=T0 + 13) == []  # nothing to send; the mark waits for 14 s
+    assert outbox.pending() != []
+    assert outbox.deliver_due(now=T0 + 14) == []  # the backed-off mark commits
+    assert outbox.pending() == []
+    [done] = outbox.history()
+    assert (done.state, done.notification_id, done.attempts) == ("delivered", n.id, 1)
+    assert outbox.deliver_due(now=T0 + 100) == []
+    assert len(hook.requests) == 1
+
+
+def test_a_retry_that_cannot_be_recorded_still_waits_its_backoff(
+    db: Database, start_http: Any
+) -> None:
+    """The receiver answers 503 (retry later) and the store refuses to record the retry:
+    the row must still wait its backoff (2 s, 4 s...) rather than be sent every cycle."""
+    hook = start_http()
+    hook.replies += [(503, "busy")] * 20
+    backoff = DeliveryBackoff(initial=2, factor=2, maximum=60, jitter=0)
+    outbox = Outbox(
+        db, {"hook": WebhookNotifier(hook.url, timeout=5)}, FakeClock(T0), backoff=backoff
+    )
+    outbox.add([(make_notification(), ["hook"])], now=T0)
+    db.write(
+        lambda conn: conn.execute(
+            "CREATE TRIGGER refuse_updates BEFORE UPDATE ON outbox "
+            "BEGIN SELECT RAISE(ABORT, 'injected write failure'); END"
+        )
+    )
+    for s in range(11):
+        outbox.deliver_due(now=T0 + s)
+    assert len(hook.requests) == 3  # at 0 s, 2 s and 6 s; the next is due at 14 s

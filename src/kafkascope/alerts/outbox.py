@@ -15,10 +15,16 @@ The guarantees, and where each comes from:
   keep a queue forever.
 * **At-least-once delivery, and never again once delivered.** A successful send is marked
   ``delivered`` in its own transaction right after the receiver answered; a delivered row is
-  never sent again. The one window left: a kill -9 (or power loss) *between* the receiver's
-  answer and that commit. After a restart the row is still pending and is sent once more.
-  Every message carries the notification id (webhook JSON ``id`` and ``Idempotency-Key``
-  header, e-mail ``Message-ID``) so a receiver can drop that duplicate.
+  never sent again. If that commit fails (a full disk, a store that refuses writes), the
+  outbox remembers the row as sent: this process does not send it again, and retries only
+  the mark, on the same backoff as a failed send. The window left: the process ends (kill
+  -9, a crash, power loss) *between* the receiver's answer and the mark's commit, including
+  while a failed mark waits for its retry. After a restart the row is still pending and is
+  sent once more. With ``synchronous=NORMAL`` a power loss (not a process crash) can also
+  undo the last commits before it, a mark among them. Every message carries the
+  notification id (webhook JSON ``id`` and ``Idempotency-Key`` header, e-mail
+  ``Message-ID``) so a receiver can drop that duplicate. A retry or failed mark that cannot
+  commit is held in memory the same way, so a receiver is not re-tried every cycle.
 * **Order per receiver.** A receiver's rows go out oldest first; while its oldest pending
   row waits for a retry, the rows behind it wait too (a "resolved" never overtakes its
   "firing"). Receivers do not wait for one another: each has its own queue, drained in
@@ -32,7 +38,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,7 +47,7 @@ from kafkascope.alerts.notify import Notifier
 from kafkascope.clock import Clock
 from kafkascope.errors import NotifyError
 from kafkascope.store import outbox as outbox_rows
-from kafkascope.store.db import Database, Transaction
+from kafkascope.store.db import WRITE_FAILURES, Database, Transaction
 from kafkascope.store.outbox import ItemState
 
 __all__ = [
@@ -153,6 +159,18 @@ class OutboxItem:
         }
 
 
+@dataclass(slots=True)
+class _Unrecorded:
+    """A row its receiver accepted whose "delivered" mark has not committed yet: not sent
+    again by this process; the mark is retried at ``next_try``."""
+
+    item: OutboxItem
+    delivered_at: float
+    answer: str
+    tries: int
+    next_try: float
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What one attempt did: ``detail`` is the receiver's answer, or the error."""
@@ -195,6 +213,11 @@ class Outbox:
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
+        #: Rows sent whose "delivered" mark did not commit, by row id.
+        self._unrecorded: dict[int, _Unrecorded] = {}
+        #: Rows whose retry (or failed) mark did not commit: (not tried again before, the
+        #: attempts made), by row id; what the row would say had the mark committed.
+        self._held: dict[int, tuple[float, int]] = {}
 
     @property
     def receivers(self) -> list[str]:
@@ -250,13 +273,16 @@ class Outbox:
         happened to each row tried."""
         with self._deliver_lock:
             at = self._clock.now() if now is None else now
+            if self._unrecorded:
+                self._record_marks(at)
             first = self.next_due()
             if first is None or first > at:
                 return []  # the common case, checked with one small query
             queues: dict[str, list[OutboxItem]] = {}
             for item in self.pending():
-                queues.setdefault(item.receiver, []).append(item)
-            due = [q for q in queues.values() if q[0].next_attempt_at <= at]
+                if item.id not in self._unrecorded:  # sent: only its mark is owed
+                    queues.setdefault(item.receiver, []).append(item)
+            due = [q for q in queues.values() if self._due_at(q[0]) <= at]
             if len(due) <= 1:
                 return [d for q in due for d in self._drain(q, at, now is None)]
             with cf.ThreadPoolExecutor(
@@ -269,7 +295,7 @@ class Outbox:
         """One receiver's due rows, oldest first, until one must wait for a retry."""
         done = []
         for item in queue:
-            if item.next_attempt_at > at:
+            if self._due_at(item) > at:
                 break
             delivery = self._attempt(item, at, live)
             done.append(delivery)
@@ -303,9 +329,67 @@ class Outbox:
             return self._mark_retry(item, at(), f"notifier error {type(e).__name__}: {e}")
         return self._mark_delivered(item, at(), answer)
 
+    def _due_at(self, item: OutboxItem) -> float:
+        held = self._held.get(item.id)
+        return item.next_attempt_at if held is None else max(item.next_attempt_at, held[0])
+
+    def _attempts(self, item: OutboxItem) -> int:
+        """Attempts made so far, counting those whose mark did not commit."""
+        held = self._held.get(item.id)
+        return item.attempts if held is None else max(item.attempts, held[1])
+
+    def _delay(self, attempt: int) -> float:
+        with self._rng_lock:
+            return self._backoff.delay(attempt, self._rng)
+
+    def _record_marks(self, at: float) -> None:
+        """Retry the "delivered" marks that are due (see the module doc)."""
+        for item_id, owed in list(self._unrecorded.items()):
+            if owed.next_try > at:
+                continue
+            try:
+                self._db.write(_mark_delivered_later(owed))
+            except WRITE_FAILURES as e:
+                owed.tries += 1
+                delay = self._delay(owed.tries)
+                owed.next_try = at + delay
+                log.warning(
+                    "the delivered mark of notification %s to %s is still not recorded "
+                    "(try %d): %s; it is not sent again, the mark is retried in %.1f s",
+                    owed.item.notification_id,
+                    owed.item.receiver,
+                    owed.tries,
+                    e,
+                    delay,
+                )
+            else:
+                del self._unrecorded[item_id]
+                log.info(
+                    "recorded notification %s to %s as delivered (try %d)",
+                    owed.item.notification_id,
+                    owed.item.receiver,
+                    owed.tries + 1,
+                )
+
     def _mark_delivered(self, item: OutboxItem, at: float, answer: str) -> Delivery:
         # Its own transaction, right after the send: the crash window is only this commit.
-        self._db.write(lambda conn: outbox_rows.mark_delivered(conn, item.id, at, answer))
+        try:
+            self._db.write(lambda conn: outbox_rows.mark_delivered(conn, item.id, at, answer))
+        except WRITE_FAILURES as e:
+            delay = self._delay(1)
+            self._unrecorded[item.id] = _Unrecorded(item, at, answer, 1, at + delay)
+            log.warning(
+                "delivered %s notification %s to %s, but the delivered mark was not recorded "
+                "(%s); it is not sent again by this process and the mark is retried in "
+                "%.1f s (if kafkascope stops first, it is sent once more with the same id)",
+                item.kind,
+                item.notification_id,
+                item.receiver,
+                e,
+                delay,
+            )
+        else:
+            self._held.pop(item.id, None)
         log.info(
             "delivered %s notification %s (%s) to %s: %s",
             item.kind,
@@ -325,7 +409,7 @@ class Outbox:
         )
 
     def _mark_retry(self, item: OutboxItem, at: float, error: str) -> Delivery:
-        attempts = item.attempts + 1
+        attempts = self._attempts(item) + 1
         give_up = self._give_up_after
         if give_up is not None and at - item.created_at >= give_up:
             hours = give_up / 3600
@@ -335,10 +419,15 @@ class Outbox:
                 f"gave up after {attempts} attempts over {hours:g} h; last error: {error}",
                 attempted=True,
             )
-        with self._rng_lock:
-            delay = self._backoff.delay(attempts, self._rng)
+        delay = self._delay(attempts)
         next_at = at + delay
-        self._db.write(lambda conn: outbox_rows.mark_retry(conn, item.id, attempts, next_at, error))
+        self._write_or_hold(
+            item,
+            attempts,
+            at,
+            delay,
+            lambda conn: outbox_rows.mark_retry(conn, item.id, attempts, next_at, error),
+        )
         log.warning(
             "notification %s to %s failed (attempt %d), retrying in %.1f s: %s",
             item.notification_id,
@@ -352,8 +441,14 @@ class Outbox:
         )
 
     def _mark_failed(self, item: OutboxItem, at: float, error: str, *, attempted: bool) -> Delivery:
-        attempts = item.attempts + (1 if attempted else 0)
-        self._db.write(lambda conn: outbox_rows.mark_failed(conn, item.id, attempts, error))
+        attempts = self._attempts(item) + (1 if attempted else 0)
+        self._write_or_hold(
+            item,
+            attempts,
+            at,
+            self._delay(max(attempts, 1)),
+            lambda conn: outbox_rows.mark_failed(conn, item.id, attempts, error),
+        )
         log.error(
             "notification %s to %s failed for good after %d attempt(s): %s",
             item.notification_id,
@@ -364,6 +459,31 @@ class Outbox:
         return Delivery(
             item.id, item.notification_id, item.receiver, "failed", error, attempts, None
         )
+
+    def _write_or_hold(
+        self,
+        item: OutboxItem,
+        attempts: int,
+        at: float,
+        delay: float,
+        write: Callable[[Transaction], None],
+    ) -> None:
+        """Store a retry or failed mark; if the store refuses it, hold the row in memory
+        for ``delay`` seconds from ``at`` instead, so it is not sent again every cycle."""
+        try:
+            self._db.write(write)
+        except WRITE_FAILURES as e:
+            self._held[item.id] = (at + delay, attempts)
+            log.warning(
+                "the outbox could not record the attempt of notification %s to %s (%s); "
+                "it is tried again in %.1f s",
+                item.notification_id,
+                item.receiver,
+                e,
+                delay,
+            )
+        else:
+            self._held.pop(item.id, None)
 
     # ------------------------------------------------------------------ reading
 
@@ -404,3 +524,12 @@ class Outbox:
         """Delete delivered and failed rows created before ``before``; pending rows are
         kept whatever their age. Returns how many were deleted."""
         return self._db.write(lambda conn: outbox_rows.delete_finished_before(conn, before))
+
+
+def _mark_delivered_later(owed: _Unrecorded) -> Callable[[Transaction], None]:
+    """The write that records ``owed`` as delivered, at the time its receiver answered."""
+
+    def write(conn: Transaction) -> None:
+        outbox_rows.mark_delivered(conn, owed.item.id, owed.delivered_at, owed.answer)
+
+    return write

@@ -42,6 +42,9 @@ _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 #: The lock file a service holds in its data directory.
 LOCK_NAME = "kafkascope.lock"
+#: What a failed ``write`` raises (SQLite's errors, a closed store, an OS error or the
+#: wait timing out), for callers outside ``store/`` that must survive one.
+WRITE_FAILURES: tuple[type[Exception], ...] = (sqlite3.Error, StoreError, OSError)
 
 
 class CorruptStore(StoreError):
