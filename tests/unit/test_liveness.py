@@ -7,6 +7,8 @@ import pytest
 from kafkascope.evaluate.liveness import (
     ClientObservation,
     MemberObservation,
+    Pairing,
+    ProducerTrouble,
     TargetHealth,
     Thresholds,
     group_health,
@@ -18,6 +20,7 @@ from kafkascope.evaluate.liveness import (
     learned_member_count,
     left_group,
     producers_silent,
+    unassigned_reason,
 )
 from kafkascope.model import Liveness
 from kafkascope.monitor.clients import backlog_of, compress_append, error_word
@@ -513,3 +516,130 @@ def test_compress_append_keeps_ends_of_flat_stretches() -> None:
 def test_error_word(kind: str, error: str, failures: int, word: str | None) -> None:
     f = TargetFreshness("127.0.0.1:1", "consumer", NOW, NOW, error, NOW, kind, failures, None)
     assert error_word(f) == word
+
+
+# -- producers trying and failing (issue 12, item 2) ----------------------------------------
+
+W = 300.0
+FAILING_CASES = [
+    # The fault run: a topic that does not exist. send() blocks for metadata, records
+    # expire, the buffer is empty and nothing was sent for minutes. Before: IDLE.
+    (
+        "missing-topic",
+        producer(
+            send_total_since=NOW - 265,
+            trouble=ProducerTrouble(W, errors=1, metadata_wait=58.0),
+            metrics={"record-send-rate": 0.0},
+        ),
+        Liveness.FAILING,
+        "1 record not sent in the last 300 s; send() blocked 58 s waiting for topic metadata; "
+        "nothing sent for 265 s",
+    ),
+    # Still sending, but some records fail after their retries: failing, and the retries
+    # are part of the evidence.
+    (
+        "partial",
+        producer(trouble=ProducerTrouble(W, errors=12, retries=40)),
+        Liveness.FAILING,
+        "12 records not sent in the last 300 s; 40 retries",
+    ),
+    # A full buffer that made send() fail or block.
+    (
+        "buffer-full",
+        producer(trouble=ProducerTrouble(W, buffer_exhausted=3)),
+        Liveness.FAILING,
+        "buffer full 3 times",
+    ),
+    # A few seconds of metadata wait (a new topic's first send, a leader move) is normal.
+    (
+        "short-metadata-wait",
+        producer(trouble=ProducerTrouble(W, metadata_wait=0.2)),
+        Liveness.ALIVE,
+        "sending 40.0 records/s",
+    ),
+    # Retries alone, with every record delivered: the producer copes; not failing.
+    ("retries-only", producer(trouble=ProducerTrouble(W, retries=5)), Liveness.ALIVE, "sending"),
+    # Nothing wrong and nothing to send for a while: IDLE, as before.
+    (
+        "idle",
+        producer(
+            send_total_since=NOW - 100,
+            trouble=ProducerTrouble(W),
+            metrics={"record-send-rate": 0.0},
+        ),
+        Liveness.IDLE,
+        "nothing to send for 100 s",
+    ),
+    # A refused JMX port outranks anything its last counters said.
+    (
+        "dead-wins",
+        producer(health=REFUSED, trouble=ProducerTrouble(W, errors=5)),
+        Liveness.DEAD,
+        "refused",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("obs", "expected", "reason"), [c[1:] for c in FAILING_CASES], ids=[c[0] for c in FAILING_CASES]
+)
+def test_producer_failing(obs: ClientObservation, expected: Liveness, reason: str) -> None:
+    v = judge_client(obs, NOW, TH)
+    assert v.liveness is expected
+    assert reason in v.reason
+
+
+# -- members without partitions (issue 12, item 3) -------------------------------------------
+
+
+def in_group(mid: str, *tps: tuple[str, int]) -> MemberObservation:
+    return MemberObservation("g", mid, mid, "/127.0.0.1", frozenset(tps))
+
+
+UNASSIGNED_CASES = [
+    # The fault run: subscribed to a topic that does not exist, the only member, nothing
+    # assigned. Before: ALIVE, "consumed up to their end".
+    (
+        "missing-topic",
+        in_group("m1"),
+        [in_group("m1")],
+        "no partitions assigned: none of the 1 member of g has any (do the topics it "
+        "subscribes to exist?)",
+    ),
+    # Three members for two partitions: the third is a spare, and that is what it is.
+    (
+        "spare",
+        in_group("m3"),
+        [in_group("m1", ("t", 0)), in_group("m2", ("t", 1)), in_group("m3")],
+        "no partitions assigned: 2 other members of g own all 2 of its partitions (more "
+        "members than partitions)",
+    ),
+    # A member with partitions has nothing to explain.
+    ("assigned", in_group("m1", ("t", 0)), [in_group("m1", ("t", 0))], None),
+]
+
+
+@pytest.mark.parametrize(
+    ("m", "members", "reason"),
+    [c[1:] for c in UNASSIGNED_CASES],
+    ids=[c[0] for c in UNASSIGNED_CASES],
+)
+def test_unassigned_reason(
+    m: MemberObservation, members: list[MemberObservation], reason: str | None
+) -> None:
+    assert unassigned_reason(m, members) == reason
+
+
+def test_a_healthy_member_without_partitions_is_idle_and_says_why() -> None:
+    m = in_group("c1")
+    why = unassigned_reason(m, [m])
+    idle_consumer = consumer(metrics={"last-poll-seconds-ago": 400.0}, backlog=0)
+    v = judge_member(Pairing(m, idle_consumer), NOW, TH, why)
+    assert (v.liveness, v.reason) == (Liveness.IDLE, why)
+    # A dead one stays DEAD: having no partitions explains nothing about a refused port.
+    dead = judge_member(Pairing(m, consumer(health=REFUSED)), NOW, TH, why)
+    assert dead.liveness is Liveness.DEAD
+    # And the group says it too.
+    assert any(
+        "no partitions assigned" in p for p in group_health("g", [m], [], None, 0, 1).problems
+    )
