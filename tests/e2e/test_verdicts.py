@@ -211,3 +211,25 @@ def test_a_producer_that_cannot_send_is_failing_and_a_consumer_without_partition
         "the group's problem: no partitions assigned",
     )
     assert problems
+
+
+def test_a_client_dead_before_the_service_first_looked_is_named_from_its_file_sd_hint(
+    make_service: Callable[..., ServiceProc],
+    sandbox: SandboxState,
+    start_client: ClientFactory,
+) -> None:
+    """Item 1's last part: a target never seen alive takes its name and group from its
+    ``file_sd`` labels, and says they are a hint (``identity: "hint"``), not ``"?"``."""
+    topic = f"hint-{uuid.uuid4().hex[:6]}"
+    group, client_id = f"{topic}-g", f"{topic}-c"
+    probe.create_topics(sandbox.bootstrap, {topic: 1}, 3, deadline_in(60))
+    p = start_client("consumer", topic, group=group, client_id=client_id)
+    cluster.client_signal(Path(sandbox.dir), p.name, "KILL")  # dead before serve starts
+    svc = make_service()
+    (row,) = wait_until(
+        lambda: [r for r in client_rows(svc, client_id=client_id) if r["liveness"] == "DEAD"],
+        60,
+        "the never-seen consumer DEAD under its file_sd name",
+    )
+    assert (row["group"], row["identity"]) == (group, "hint"), row
+    assert "listed by file_sd" in row["reason"], row
