@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -78,9 +78,16 @@ def start_client(sandbox: SandboxState) -> Iterator[ClientFactory]:
         client_id: str | None = None,
         rate: float = 10.0,
         protocol: str = "classic",
+        properties: Mapping[str, str] | None = None,
     ) -> Proc:
         spec = ClientSpec(
-            role=role, topic=topic, client_id=client_id, group=group, rate=rate, protocol=protocol
+            role=role,
+            topic=topic,
+            client_id=client_id,
+            group=group,
+            rate=rate,
+            protocol=protocol,
+            properties=tuple(sorted((properties or {}).items())),
         )
         p = cluster.client_start(Path(sandbox.dir), spec)
         started.append(p)
