@@ -73,14 +73,12 @@ def test_a_restart_keeps_dead_clients_dead_then_retires_them(
     for p in consumers:
         cluster.client_signal(Path(sandbox.dir), p.name, "KILL")
     killed = time.monotonic()
-    fired = wait_until(
-        lambda: (
-            all(sent(hook, "client_dead", client_id=c, group=group) for c in ids)
-            and [b for c in ids for b in sent(hook, "client_dead", client_id=c)]
-        ),
-        60,
-        "client_dead for both killed consumers",
-    )
+
+    def both_dead() -> list[dict[str, Any]]:
+        bodies = [b for c in ids for b in sent(hook, "client_dead", client_id=c, group=group)]
+        return bodies if {b["alert"]["labels"]["client_id"] for b in bodies} == set(ids) else []
+
+    fired = wait_until(both_dead, 60, "client_dead for both killed consumers")
     before = {b["alert"]["labels"]["client_id"]: b["alert"]["labels"] for b in fired}
     targets = {c: before[c]["target"] for c in ids}
 
@@ -128,14 +126,12 @@ def test_a_restart_keeps_dead_clients_dead_then_retires_them(
         "both dead consumers RETIRED",
     )
     assert time.monotonic() - killed >= RETIRE_AFTER - 5
-    resolved = wait_until(
-        lambda: (
-            len(sent(hook, "client_dead", "resolved", group=group)) == 2
-            and sent(hook, "client_dead", "resolved", group=group)
-        ),
-        30,
-        "client_dead resolved for both, by retirement",
-    )
+
+    def both_resolved() -> list[dict[str, Any]]:
+        bodies = sent(hook, "client_dead", "resolved", group=group)
+        return bodies if len(bodies) == 2 else []
+
+    resolved = wait_until(both_resolved, 30, "client_dead resolved for both, by retirement")
     for b in resolved:
         assert "retired" in b["alert"]["summary"], b["alert"]["summary"]
 

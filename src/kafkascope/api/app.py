@@ -55,6 +55,10 @@ class Backend(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
+    def forget_client(
+        self, cluster: str, client_id: str, target: str | None
+    ) -> list[dict[str, Any]]: ...
+
 
 class SilenceIn(BaseModel):
     """A silence: label matchers (``{"cluster": "prod", "broker": "2"}``; a value starting
@@ -222,6 +226,21 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
             "taken_at": c.clients.taken_at if c.clients else None,
             "clients": views.client_rows(c),
         }
+
+    @app.delete("/api/v1/clusters/{name}/clients/{client_id:path}", dependencies=admin)
+    def forget_client(
+        name: str,
+        client_id: str,
+        target: Annotated[
+            str | None, Query(max_length=300, description="only the client on this JMX target")
+        ] = None,
+    ) -> dict[str, Any]:
+        cluster(name)
+        forgotten = backend.forget_client(name, client_id, target)
+        if not forgotten:
+            on = f" on {target}" if target else ""
+            raise HTTPException(404, f"no client '{client_id}'{on} is known in cluster '{name}'")
+        return {"cluster": name, "forgotten": forgotten}
 
     @app.get("/api/v1/metrics/query", dependencies=read)
     def query(

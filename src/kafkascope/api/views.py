@@ -132,6 +132,7 @@ def client_rows(live: ClusterLive) -> list[dict[str, Any]]:
             "reason": r.reason,
             "last_seen": r.last_seen,
             "first_seen": r.first_seen,
+            "identity": r.identity,
         }
         for r in live.clients.clients
     ]

@@ -146,7 +146,7 @@ def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
     )
 
 
-def _listen_url(cfg: Config) -> str:
+def service_url(cfg: Config) -> str:
     """The URL of the service configured in ``cfg`` (a wildcard listen means loopback)."""
     host, port = split_host_port(cfg.service.listen)
     if host in ("", "0.0.0.0", "::"):
@@ -181,8 +181,9 @@ def alerts(
         raise ConfigError(f"--state '{state}' is not one of {', '.join(_STATES)}")
     if config is None and url is None:
         raise ConfigError("give --config FILE (the service's config) or --url URL")
+    secret = resolve_token(token, token_file)
     cfg = load_config(config) if config is not None else None
-    base = url if url is not None or cfg is None else _listen_url(cfg)
+    base = url if url is not None or cfg is None else service_url(cfg)
     assert base is not None  # one of the two was given (checked above)
     listing: AlertListing
     try:

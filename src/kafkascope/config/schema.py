@@ -259,6 +259,12 @@ class LivenessConfig(Settings):
         gt=0,
         description="A producer with queued records and nothing sent for this long is HUNG.",
     )
+    retire_after: Duration = Field(
+        default=86400.0,
+        gt=0,
+        description="A client DEAD for this long is RETIRED: still listed, its alert resolved "
+        "(`kafkascope clients forget` removes it at once).",
+    )
     expected_members: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
         description="Group → member count it should have; fewer is reported. Unset groups "

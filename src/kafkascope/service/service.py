@@ -11,6 +11,7 @@ thread, so a dead or frozen target never delays the others. Reports become histo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -184,6 +185,8 @@ class Service:
             self.live.clusters[cfg.name] = ClusterLive(cfg.name)
             restored = parts.lag.load()
             log.info("cluster %s: restored %s lag windows", cfg.name, restored)
+            known = parts.clients.load()
+            log.info("cluster %s: restored %s known clients", cfg.name, known)
 
     def _close_monitors(self) -> None:
         parts, self.parts = self.parts, {}
@@ -262,6 +265,27 @@ class Service:
         self.history.apply_retention(now)
         if self.alerts is not None:
             self.alerts.outbox.prune(now - 7 * 86400)
+
+    # -- requests from the API -------------------------------------------------------------
+    def forget_client(
+        self, cluster: str, client_id: str, target: str | None
+    ) -> list[dict[str, Any]]:
+        """Forget a client at once: stored as forgotten, and out of the live report now
+        (the next poll would drop it anyway; a person who just asked should not see it)."""
+        parts = self.parts.get(cluster)
+        if parts is None:
+            return []
+        gone = parts.clients.forget(client_id, target)
+        keys = {r.key for r in gone}
+        cl = self.live.clusters[cluster]
+        report = cl.clients
+        if report is not None and keys:
+            kept = [r for r in report.clients if r.key not in keys]
+            cl.clients = dataclasses.replace(report, clients=kept)
+        return [
+            {"client_id": r.client_id, "kind": r.kind, "target": r.target, "group": r.group}
+            for r in gone
+        ]
 
     # -- the API's health ----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
