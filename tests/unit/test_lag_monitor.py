@@ -33,6 +33,7 @@ from kafkascope.monitor.lag import (
     note_group,
     offset_moved,
     partition_owners,
+    window_gains,
 )
 from kafkascope.sources.kafka.values import (
     GroupDescription,
@@ -84,6 +85,44 @@ def window(*rows: tuple[int, float]) -> PartitionWindow:
 )
 def test_offset_moved(committed: tuple[OffsetPoint, ...], offset: int, moved: bool) -> None:
     assert offset_moved(committed, offset) is moved
+
+
+@pytest.mark.parametrize(
+    ("committed", "offset", "end", "owned", "allowed", "gains"),
+    [
+        # The committed offset moved: always a point, owned or not, caught up or not.
+        (pts((10, 0)), 12, 20, True, 0, True),
+        (pts((10, 0)), 12, 20, False, 0, True),
+        # First sight of the partition: a point (it moved from nothing).
+        ((), 10, 10, False, 0, True),
+        # Not moved, owned, level with the end of the last look (``end`` is the previous
+        # poll's): the consumer had nothing to do and keeps re-committing (Burrow sees
+        # those re-commits, each with lag 0 against its older end offsets): a point.
+        # Without it an idle or quiet partition's window never fills (issue: 1 point per
+        # 25 s on the demo, whose producers write one partition at a time). Records that
+        # arrived since the last look do not matter: they are not in ``end``.
+        (pts((10, 0)), 10, 10, True, 0, True),
+        # ... within allowed_lag of the end counts as level too (allowed_lag's meaning).
+        (pts((10, 0)), 10, 12, True, 2, True),
+        # Not moved and records already waiting at the last look: no point. Adding one
+        # would make a stopped consumer look like it committed (hiding STOP) or fake STALL.
+        (pts((10, 0)), 10, 11, True, 0, False),
+        # Not moved, caught up, but nobody owns the partition (the group has no members):
+        # no point, or a group that emptied out would never expire.
+        (pts((10, 0)), 10, 10, False, 0, False),
+        # End offset unknown this poll: cannot tell it is caught up, no point.
+        (pts((10, 0)), 10, None, True, 0, False),
+    ],
+)
+def test_window_gains(
+    committed: tuple[OffsetPoint, ...],
+    offset: int,
+    end: int | None,
+    owned: bool,
+    allowed: int,
+    gains: bool,
+) -> None:
+    assert window_gains(committed, offset, end, owned=owned, allowed_lag=allowed) is gains
 
 
 @pytest.mark.parametrize(
@@ -323,6 +362,49 @@ def test_a_consumer_that_stops_committing_is_stop_not_stall(kafka: FakeCluster) 
     [p] = g.verdict.partitions
     assert p.status is Status.STOP and g.status is Status.ERR
     assert p.current_lag == 240 - 25  # current lag, from the latest end offset
+
+
+def test_windows_gain_a_point_at_every_poll_of_a_healthy_group(kafka: FakeCluster) -> None:
+    """Two partitions, one member: t-0 is written to and consumed at every poll (its commit
+    moves), t-1 gets nothing for a while (its commit stays, level with the log end). Both
+    windows gain one point per poll, so both are complete after ``intervals`` polls, as
+    Burrow's are from the consumer's re-commits."""
+    t0, t1 = ("t", 0), ("t", 1)
+    kafka.members["g"] = (member("c1", t0, t1),)
+    kafka.ends |= {t0: 0, t1: 50}
+    kafka.committed["g"] = {t0: 0, t1: 50}
+    m = monitor(kafka)
+    for i in range(LAG.intervals):
+        if i:
+            kafka.clock.advance(10)
+            kafka.ends[t0] = 10 * i
+            kafka.committed["g"] = {t0: 10 * i, t1: 50}
+        g = m.poll().groups["g"]
+        assert [p.fill for p in g.verdict.partitions] == [(i + 1) / LAG.intervals] * 2
+    assert g.verdict.complete == 1.0 and g.status is Status.OK
+    p1 = g.verdict.partitions[1]
+    assert p1.end == OffsetPoint(50, T + 10 * (LAG.intervals - 1), 0)  # lag 0: caught up
+
+    # Records land in t-1 just before a poll, after the consumer's last re-commit: level
+    # with the previous poll's end, so still a point (Burrow saw that re-commit, lag 0).
+    # At the next poll they were already waiting at the last look: no point, and the
+    # silence counts towards STOP from there.
+    kafka.ends[t1] = 60
+    for expected_end in (T + 10 * LAG.intervals, T + 10 * LAG.intervals):
+        kafka.clock.advance(10)
+        g = m.poll().groups["g"]
+        assert g.verdict.partitions[1].end == OffsetPoint(50, expected_end, 0)
+
+    # The member leaves: a quiet partition no longer gains (nobody re-commits), so the
+    # window keeps its last point and the group can expire.
+    kafka.ends[t1] = 50
+    kafka.committed["g"] = {t0: 10 * (LAG.intervals - 1), t1: 50}
+    m2 = monitor(kafka)
+    m2.poll()
+    kafka.members["g"] = ()
+    kafka.clock.advance(10)
+    g = m2.poll().groups["g"]
+    assert [p.fill for p in g.verdict.partitions] == [1 / LAG.intervals] * 2
 
 
 def test_unknown_group_is_notfound_and_known_group_without_partitions_is_listed(

@@ -17,11 +17,18 @@ left to :mod:`kafkascope.evaluate.lag` and :mod:`kafkascope.evaluate.lag_time`:
 Burrow reads every commit from ``__consumer_offsets``; a poller sees only the committed
 offset at each poll. What that changes, and what this module does about it:
 
-* **A commit is a committed offset that moved.** Re-commits of the same offset are
-  invisible, so a consumer that stopped and one that keeps committing the same offset look
-  alike: both are STOP here, never STALL. Recording every poll as a "commit" instead would
-  turn a dead consumer into STALL until the broker evicts it, and hide WARN (the lag would
-  drop at every real commit). Telling "alive but stuck" from "gone" is the liveness
+* **A commit is a committed offset that moved**, or one that stood still on a partition a
+  member owns while level with the log end of the last look (:func:`window_gains`). Re-commits of
+  the same offset are invisible to a poller, and Burrow fills its windows from them: a
+  live consumer re-commits every auto-commit interval, so a quiet partition gains a point
+  with lag 0 every few seconds. Counting only moves, a partition's window filled only
+  while records arrived in it, and producers using Kafka's sticky partitioner write one
+  partition at a time: on the demo, windows gained one point per ~25 s at a 10 s poll
+  (complete after ~7 minutes; Burrow ~95 s). A standing offset with records waiting is
+  still no commit: a consumer that stopped and one that keeps committing the same offset
+  look alike, and both are STOP here, never STALL. Recording those as commits would turn
+  a dead consumer into STALL until the broker evicts it, and hide WARN (the lag would drop
+  at every real commit). Telling "alive but stuck" from "gone" is the liveness
   evaluator's job, which sees the client's own metrics.
 * **Lag at commit is measured against the previous poll's end offset.** The commit
   happened after that poll, so a consumer that was level with the log as of the last
@@ -41,6 +48,10 @@ offset at each poll. What that changes, and what this module does about it:
   ``expire_group_after``, then it is forgotten; a group the brokers still list is reported
   with ``expired=True`` after that long, so alerting can skip it without it vanishing from
   the listing the operator compares with ``kafka-consumer-groups.sh``.
+
+Size: one concept, the poll round (observe, judge, persist, restore) over the memory it
+keeps between polls; each step reads what the previous one recorded, so splitting it would
+scatter one round and its shared state over several files.
 """
 
 from __future__ import annotations
@@ -86,6 +97,7 @@ __all__ = [
     "note_group",
     "offset_moved",
     "partition_owners",
+    "window_gains",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,6 +136,32 @@ def offset_moved(committed: Sequence[OffsetPoint], offset: int) -> bool:
     """Is ``offset`` a commit the window has not seen? (Any change counts, backwards too:
     a reset is exactly what REWIND must see.)"""
     return not committed or committed[-1].offset != offset
+
+
+def window_gains(
+    committed: Sequence[OffsetPoint],
+    offset: int,
+    end: int | None,
+    *,
+    owned: bool,
+    allowed_lag: int = 0,
+) -> bool:
+    """Does this poll add a point to a partition's window?
+
+    ``end`` is the end offset commits are measured against: the previous poll's (module
+    docstring). Yes when the committed offset moved (:func:`offset_moved`). Also when it
+    did not move but a member owns the partition and the offset is level with ``end``
+    (within ``allowed_lag``): the consumer had nothing to do as of the last look, and a
+    live one re-commits its offset every auto-commit interval, which Burrow records as a
+    commit with lag 0. Without this point a quiet partition's window never fills:
+    producers using Kafka's sticky partitioner write one partition at a time, so most
+    partitions' offsets stand still at most polls. Never when records were already
+    waiting at the last look (that would hide STOP) or when nobody owns the partition (an
+    emptied group must still expire).
+    """
+    if offset_moved(committed, offset):
+        return True
+    return owned and end is not None and end - offset <= allowed_lag
 
 
 def partition_owners(members: Iterable[GroupMember]) -> dict[TopicPartitionKey, GroupMember]:
@@ -336,17 +374,37 @@ class LagMonitor:
         now = snap.taken_at
         self._taken_at = now
         rec = self._recorder
-        # 1. Commits that moved, against the previous poll's end offsets (module docstring).
+        # 1. Commits that moved, and owned partitions level with the log end (a live
+        #    consumer's re-commit), against the previous poll's end (module docstring).
         first_sight: list[tuple[str, TopicPartitionKey, int]] = []
+        allowed = self.config.allowed_lag
+        ends_now = snap.end_offsets
+        added = 0
         for group, offsets in snap.committed.items():
             last = {(w.topic, w.partition): w.committed for w in self._windows.get(group, ())}
+            d = descs.get(group)
+            owned = partition_owners(d.members) if d is not None and d.error is None else {}
             for tp, offset in offsets.items():
-                if not offset_moved(last.get(tp, ()), offset):
+                seen = rec.end_offsets(*tp)
+                if not window_gains(
+                    last.get(tp, ()),
+                    offset,
+                    seen[-1][0] if seen else ends_now.get(tp),
+                    owned=tp in owned,
+                    allowed_lag=allowed,
+                ):
                     continue
+                added += 1
                 if rec.end_offsets(*tp):
                     rec.record_commit(group, tp[0], tp[1], offset, now)
                 else:
                     first_sight.append((group, tp, offset))
+        log.debug(
+            "%s: %d window points added for %d committed partitions",
+            self.cluster,
+            added,
+            sum(len(o) for o in snap.committed.values()),
+        )
         # 2. This poll's end offsets, into the windows and the lag tables.
         for tp, end in {**extra_ends, **snap.end_offsets}.items():
             rec.record_end_offset(tp[0], tp[1], end, now)
