@@ -30,6 +30,7 @@ from kafkascope.evaluate.lag import (
     current_lag,
     evaluate_group,
     evaluate_partition,
+    explain_partition,
     group_level,
     group_status,
     is_lagging,
@@ -961,3 +962,100 @@ def test_recorder_invariants_and_round_trip(
             assert all(p.lag >= 0 for p in w.committed)
     restored = WindowRecorder.from_dict(json.loads(json.dumps(rec.to_dict())))
     assert all(restored.windows(g) == rec.windows(g) for g in rec.groups())
+
+
+# ======================================================================================
+# 6. Which partition and which rule made a group's verdict (the group summary)
+# ======================================================================================
+
+
+def at(w: PartitionWindow, partition: int) -> PartitionWindow:
+    return dataclasses.replace(w, partition=partition)
+
+
+def big_ok(now: float, partition: int = 0) -> PartitionWindow:
+    """A healthy partition with more lag than any judged one: current lag 5000, but it was
+    caught up at its commits and committed 10 s ago (its window spans 110 s), so Burrow's
+    rules call it OK. It used to be quoted as the group's reason ("is ERR: worst partition
+    orders-5: OK, lag 1232") because it has the most lag."""
+    return window(
+        pts((1000, now - 120, 0), (6000, now - 10, 0)), ends(11000), 11000, partition=partition
+    )
+
+
+REASON_CASES = [
+    pytest.param(
+        [at(OK_W, 0), at(OK_W, 1)], NOW, None, "",
+        # Nothing wrong: no partition is blamed, and OK needs no explanation.
+        id="ok-no-reason",
+    ),
+    pytest.param(
+        [big_ok(NOW, 0), at(WARN_W, 1)], NOW, 1,
+        "orders-1: lag at commit never went down over its last 10 commits (100 to 190 in "
+        "9 min); lag now 100 (rule: lagging)",
+        # WARN_W's commits carry lag 100, 110, ... 190 over 540 s: Burrow's "lagging" rule.
+        # big_ok has the most lag (5000) but is OK: it must not be named.
+        id="warn-names-lagging-partition-not-max-lag",
+    ),
+    pytest.param(
+        [big_ok(NOW + 20000, 5), at(STOP_W, 4)], NOW + 20000, 4,
+        "orders-4: committed offset 1900 has not moved for 5.6 h, longer than its last 10 "
+        "commits span (9 min), while the log end moved on; lag now 600 (rule: stopped)",
+        # The reported contradiction: max lag is the OK orders-5; the ERR comes from the
+        # STOP of orders-4 (20,030 s of silence > its 540 s window, end never level).
+        id="err-names-stopped-partition",
+    ),
+    pytest.param(
+        [at(OK_W, 0), at(STALL_W, 2)], NOW, 2,
+        "orders-2: committed offset stuck at 1000 over its last 10 commits (9 min), never "
+        "caught up; lag now 200 (rule: stalled)",
+        # TEN_STUCK commits 1000 ten times with lag 100..190: Burrow's "stalled" rule.
+        id="err-names-stalled-partition",
+    ),
+    pytest.param(
+        [at(REWIND_W, 3), at(OK_W, 0)], NOW, 3,
+        "orders-3: committed offset went back from 2000 to 1500 within its last 4 commits; "
+        "lag now 500 (rule: rewind)",
+        # REWIND_W steps back from 2000 to 1500 (its third commit): Burrow's "rewind" rule.
+        id="err-names-rewound-partition",
+    ),
+    pytest.param(
+        [at(WARN_W, 1), at(STALL_W, 2)], NOW, 2,
+        "orders-2: committed offset stuck at 1000 over its last 10 commits (9 min), never "
+        "caught up; lag now 200 (rule: stalled)",
+        # ERR (from STALL) outranks WARN: the group's status comes from orders-2, not from
+        # the first partition with a problem.
+        id="err-outranks-warn",
+    ),
+    pytest.param(
+        [at(REWIND_W, 3), at(STALL_W, 2)], NOW, 3,
+        "orders-3: committed offset went back from 2000 to 1500 within its last 4 commits; "
+        "lag now 500 (rule: rewind)",
+        # Both count as ERR at group level: the one with more lag (500 > 200) is named.
+        id="same-level-most-lag",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("windows", "now", "worst", "reason"), REASON_CASES)
+def test_group_verdict_names_the_partition_and_rule_behind_it(
+    windows: list[PartitionWindow], now: float, worst: int | None, reason: str
+) -> None:
+    g = evaluate_group("acc-kill", windows, now)
+    assert g.reason == reason
+    if worst is None:
+        assert g.worst is None
+        return
+    assert g.worst is not None and g.worst.partition == worst
+    # The blamed partition's own status is the one the group reports (at group level).
+    assert group_level(g.worst.status) is g.status
+    assert g.worst.status is not Status.OK
+
+
+def test_ok_partitions_are_never_explained() -> None:
+    # explain_partition says nothing for OK, whatever the lag: an OK partition can never
+    # be quoted as the reason for a verdict.
+    w = big_ok(NOW, 5)
+    v = evaluate_partition(w, NOW)
+    assert v.status is Status.OK and v.current_lag == 5000
+    assert explain_partition(w, v, NOW) == ""

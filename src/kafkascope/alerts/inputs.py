@@ -118,15 +118,12 @@ def build_views(
             if g.expired:
                 continue
             v = g.verdict
-            worst = f"{v.max_lag.topic}-{v.max_lag.partition}" if v.max_lag else None
-            reason = (
-                f"worst partition {worst}: {v.max_lag.status.name}, lag {v.max_lag.current_lag}"
-                if v.max_lag
-                else ""
-            )
+            # The partition behind the verdict when there is one, else the most lagging.
+            p = v.worst or v.max_lag
+            worst = f"{p.topic}-{p.partition}" if p else None
             groups.append(
                 GroupView(
-                    c, g.group, v.status, g.lag_seconds, v.total_lag, worst, reason, lag_threshold
+                    c, g.group, g.status, g.lag_seconds, v.total_lag, worst, g.reason, lag_threshold
                 )
             )
     clients: list[ClientView] = []

@@ -58,8 +58,9 @@ def topic_json(t: TopicRow, detail: bool) -> dict[str, Any]:
 
 
 def group_json(g: GroupReport, clients: ClientReport | None, detail: bool) -> dict[str, Any]:
-    """The group as the API documents it: Burrow's verdict, current lag, and each member's
-    liveness joined in from the client monitor (by member id)."""
+    """The group as the API documents it: its status (Burrow's verdict, at least WARN with
+    a member in trouble), why (``reason``: the partition and rule, the members), current
+    lag, and each member's liveness joined in from the client monitor (by member id)."""
     d = g.to_dict()
     out: dict[str, Any] = {
         k: d[k]
@@ -68,6 +69,9 @@ def group_json(g: GroupReport, clients: ClientReport | None, detail: bool) -> di
             "state",
             "type",
             "status",
+            "lag_status",
+            "reason",
+            "worst",
             "complete",
             "partition_count",
             "total_lag",
@@ -95,9 +99,12 @@ def group_json(g: GroupReport, clients: ClientReport | None, detail: bool) -> di
             }
         )
     out["members"] = members
-    if clients is not None and g.group in clients.groups:
-        h = clients.groups[g.group]
-        out["problems"] = list(h.problems)
+    problems = g.problems  # members DEAD, UNRESPONSIVE or HUNG (they make the group WARN)
+    health = clients.groups.get(g.group) if clients is not None else None
+    if health is not None:
+        problems += health.problems
+    if problems or health is not None:
+        out["problems"] = problems
     if detail:
         out["partitions"] = [
             {
@@ -111,6 +118,7 @@ def group_json(g: GroupReport, clients: ClientReport | None, detail: bool) -> di
                 "owner": p["owner"],
                 "client_id": p["client_id"],
                 "complete": p["complete"],
+                "fill": p["fill"],
             }
             for p in d["partitions"]
         ]

@@ -17,6 +17,9 @@ So in Burrow a lone commit with lag is STOP as soon as any time passes, unless t
 window shows the consumer was level with the log end (Burrow #303).
 
 A group is its worst partition, with STOP, STALL and REWIND reported as ERR at group level.
+The verdict names that partition (``GroupVerdict.worst``: the worst group-level status,
+then the most lag) and says which rule judged it on what evidence (``reason``), so a
+summary never pairs a group's ERR with some other, healthy partition.
 
 Beyond Burrow, by construction:
 
@@ -54,6 +57,7 @@ from kafkascope.model import Status
 __all__ = [
     "DEFAULT_INTERVALS",
     "DEFAULT_MIN_DISTANCE",
+    "RULE_NAMES",
     "EndOffset",
     "GroupVerdict",
     "OffsetPoint",
@@ -66,6 +70,7 @@ __all__ = [
     "current_lag",
     "evaluate_group",
     "evaluate_partition",
+    "explain_partition",
     "group_level",
     "group_status",
     "is_lagging",
@@ -150,7 +155,10 @@ class GroupVerdict:
 
     ``complete`` is the fraction of partitions whose window is full; ``max_lag`` is the
     first partition with the largest current lag; ``lag_seconds`` is the worst known
-    partition figure (None if no partition has one).
+    partition figure (None if no partition has one). ``worst`` is the partition that made
+    a status other than OK (worst group-level status, then most lag; None when OK) and
+    ``reason`` names it, the rule and its evidence (:func:`explain_partition`). ``max_lag``
+    and ``worst`` differ when the partition with the most lag is healthy.
     """
 
     group: str
@@ -161,6 +169,8 @@ class GroupVerdict:
     max_lag: PartitionVerdict | None
     lag_seconds: float | None
     partitions: tuple[PartitionVerdict, ...]
+    worst: PartitionVerdict | None = None
+    reason: str = ""
 
 
 # --------------------------------------------------------------------------------------
@@ -308,6 +318,74 @@ def group_status(statuses: Iterable[Status]) -> Status:
 
 
 # --------------------------------------------------------------------------------------
+# Explanations: which rule judged a partition, on what evidence
+# --------------------------------------------------------------------------------------
+
+#: The rule behind each status other than OK, by the name Burrow's evaluator gives it.
+RULE_NAMES: Mapping[Status, str] = {
+    _STOP: "stopped",
+    _STALL: "stalled",
+    _REWIND: "rewind",
+    _WARN: "lagging",
+}
+
+
+def _span(seconds: float) -> str:
+    """48 s, 9 min, 5.6 h: short enough for a one-line summary."""
+    if seconds < 120:
+        return f"{max(seconds, 0.0):.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _commits(n: int) -> str:
+    return "its one commit" if n == 1 else f"its last {n} commits"
+
+
+def explain_partition(window: PartitionWindow, verdict: PartitionVerdict, now: float) -> str:
+    """One line: the partition, what its window shows, current lag, and the rule.
+
+    Empty for OK: there is nothing to explain, and an OK partition must never be quoted
+    as the reason for a group's WARN or ERR.
+    """
+    rule = RULE_NAMES.get(verdict.status)
+    committed = window.committed
+    if rule is None or not committed:
+        return ""
+    first, last = committed[0], committed[-1]
+    n = len(committed)
+    span = _span(last.timestamp - first.timestamp)
+    where = f"{window.topic}-{window.partition}"
+    lag = f"lag now {verdict.current_lag}"
+    if verdict.status is _STOP:
+        evidence = (
+            f"committed offset {last.offset} has not moved for {_span(now - last.timestamp)}, "
+            f"longer than {_commits(n)} span ({span}), while the log end moved on"
+        )
+    elif verdict.status is _STALL:
+        evidence = (
+            f"committed offset stuck at {last.offset} over {_commits(n)} ({span}), never caught up"
+        )
+    elif verdict.status is _REWIND:
+        back = next(
+            (committed[i - 1], committed[i])
+            for i in range(1, n)
+            if committed[i].offset < committed[i - 1].offset
+        )
+        evidence = (
+            f"committed offset went back from {back[0].offset} to {back[1].offset} within "
+            f"{_commits(n)}"
+        )
+    else:
+        evidence = (
+            f"lag at commit never went down over {_commits(n)} ({first.lag} to {last.lag} "
+            f"in {span})"
+        )
+    return f"{where}: {evidence}; {lag} (rule: {rule})"
+
+
+# --------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------
 
@@ -402,16 +480,28 @@ def _evaluate_windows(
     minimum_complete: float,
     overrides: Mapping[tuple[str, int], float | None] | None,
     stop_grace: float = 0.0,
-) -> tuple[list[PartitionVerdict], Status, int, int, PartitionVerdict | None, float | None]:
+) -> tuple[
+    list[PartitionVerdict],
+    Status,
+    int,
+    int,
+    PartitionVerdict | None,
+    float | None,
+    tuple[PartitionWindow, PartitionVerdict] | None,
+]:
     """The one hot loop: judge each window and fold the group figures in as it goes.
 
     Returns (verdicts, worst group-level status, total lag, full windows, max-lag verdict,
-    worst lag seconds). Everything stays in locals: per-partition calls and re-reading the
-    verdicts' fields were measurable at 500k partitions.
+    worst lag seconds, and the window and verdict of the partition behind a status other
+    than OK: worst group level, then most lag). Everything stays in locals: per-partition
+    calls and re-reading the verdicts' fields were measurable at 500k partitions.
     """
     verdicts: list[PartitionVerdict] = []
     append = verdicts.append
     worst = _OK
+    worst_lag = -1
+    worst_at = -1
+    worst_window: PartitionWindow | None = None
     total = 0
     full = 0
     max_lag: PartitionVerdict | None = None
@@ -447,8 +537,13 @@ def _evaluate_windows(
                 status = _OK
             else:
                 status = _fused_status(committed, w.end_offsets, now, allowed_lag, stop_grace)
-                if status > worst:
-                    worst = _ERR if status > _ERR else status
+                if status is not _OK:
+                    level = _ERR if status > _ERR else status
+                    if level > worst or (level == worst and lag > worst_lag):
+                        worst = level
+                        worst_lag = lag
+                        worst_at = len(verdicts)
+                        worst_window = w
             if estimate:
                 if lag == 0:
                     seconds = 0.0
@@ -480,7 +575,10 @@ def _evaluate_windows(
             max_lag_value = lag
         if seconds is not None and (worst_seconds is None or seconds > worst_seconds):
             worst_seconds = seconds
-    return verdicts, worst, total, full, max_lag, worst_seconds
+    culprit = None
+    if worst_window is not None:
+        culprit = (worst_window, verdicts[worst_at])
+    return verdicts, worst, total, full, max_lag, worst_seconds, culprit
 
 
 def evaluate_partition(
@@ -524,12 +622,26 @@ def evaluate_group(
     """
     if not windows:
         return GroupVerdict(group, _NOTFOUND, 1.0 if windows is None else 0.0, 0, 0, None, None, ())
-    verdicts, worst, total, full, max_lag, worst_seconds = _evaluate_windows(
+    verdicts, worst, total, full, max_lag, worst_seconds, culprit = _evaluate_windows(
         windows, now, allowed_lag, minimum_complete, lag_seconds, stop_grace
     )
     count = len(verdicts)
+    if culprit is None:
+        return GroupVerdict(
+            group, worst, full / count, count, total, max_lag, worst_seconds, tuple(verdicts)
+        )
+    w, v = culprit
     return GroupVerdict(
-        group, worst, full / count, count, total, max_lag, worst_seconds, tuple(verdicts)
+        group,
+        worst,
+        full / count,
+        count,
+        total,
+        max_lag,
+        worst_seconds,
+        tuple(verdicts),
+        v,
+        explain_partition(w, v, now),
     )
 
 

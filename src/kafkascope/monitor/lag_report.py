@@ -1,19 +1,67 @@
 """What one lag poll returns: each group's report (the brokers' view beside Burrow's
 verdict) and the cluster's, JSON-ready for the API and the CLI.
 
+A group's status is Burrow's verdict on its offsets *and* what the client monitor says of
+its consumers: a group whose member is DEAD, UNRESPONSIVE or HUNG is at least WARN, with
+the member, its verdict and its reason in the group's reason and problems. Burrow's rules
+alone would keep it OK until its windows show the stop (about a minute after a kill -9,
+and never for a consumer that died before its first commit). The service joins the two
+reports (:meth:`LagReport.with_members`) each time either is swapped in, so the API,
+``/metrics`` and the alert rules read one status.
+
 Apart from :mod:`kafkascope.monitor.lag` so readers of reports need not see the polling."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafkascope.evaluate.lag import GroupVerdict, OffsetPoint, PartitionVerdict, evaluate_group
-from kafkascope.model import Status, TopicPartitionKey
+from kafkascope.model import Liveness, Status, TopicPartitionKey
+from kafkascope.monitor.clients import ClientReport, ClientVerdictRow
 from kafkascope.sources.kafka.values import GroupMember, GroupState, GroupType
 
-__all__ = ["GroupReport", "GroupSeen", "LagReport"]
+__all__ = ["MEMBER_TROUBLE", "GroupReport", "GroupSeen", "LagReport", "MemberProblem"]
+
+#: Consumer verdicts that keep a group from reading plain OK.
+MEMBER_TROUBLE = frozenset({Liveness.DEAD, Liveness.UNRESPONSIVE, Liveness.HUNG})
+
+
+@dataclass(frozen=True, slots=True)
+class MemberProblem:
+    """A consumer of the group that the client monitor judged DEAD, UNRESPONSIVE or HUNG:
+    who (client id, member id, JMX target or host), the verdict and the monitor's reason."""
+
+    client_id: str
+    liveness: Liveness
+    reason: str
+    member_id: str | None = None
+    target: str | None = None
+    host: str | None = None
+
+    @classmethod
+    def of(cls, row: ClientVerdictRow) -> MemberProblem:
+        return cls(row.client_id, row.liveness, row.reason, row.member_id, row.target, row.host)
+
+    def text(self) -> str:
+        """``member orders-1 (JMX 127.0.0.1:4242) is DEAD: JMX ... refused 3 times ...``"""
+        where = (
+            f" (JMX {self.target})" if self.target else f" (host {self.host})" if self.host else ""
+        )
+        reason = f": {self.reason}" if self.reason else ""
+        return f"member {self.client_id}{where} is {self.liveness.value}{reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "member_id": self.member_id,
+            "target": self.target,
+            "host": self.host,
+            "liveness": self.liveness.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +79,8 @@ class GroupReport:
     """One group at one poll: the brokers' view (state, type, coordinator, members) beside
     the lag verdict. ``lag_seconds`` is the worst partition's; ``end_offsets`` the latest log
     end of each of its partitions. ``first_seen``/``last_seen`` are None only for a group
-    the monitor never saw (status NOTFOUND)."""
+    the monitor never saw (status NOTFOUND). ``member_problems`` are its consumers in
+    trouble per the client monitor (set by :meth:`LagReport.with_members`)."""
 
     group: str
     state: GroupState
@@ -45,17 +94,41 @@ class GroupReport:
     last_member_seen: float | None
     expired: bool
     end_offsets: Mapping[TopicPartitionKey, int] = field(default_factory=dict)
+    member_problems: tuple[MemberProblem, ...] = ()
 
     @property
     def status(self) -> Status:
-        return self.verdict.status
+        """Burrow's status, raised to WARN when a member is in trouble."""
+        status = self.verdict.status
+        if self.member_problems and status < Status.WARN:
+            return Status.WARN
+        return status
+
+    @property
+    def reason(self) -> str:
+        """Why the status is not OK: the partition and rule behind Burrow's verdict, then
+        each member in trouble; empty when OK."""
+        parts = [self.verdict.reason] if self.verdict.reason else []
+        parts += [p.text() for p in self.member_problems]
+        return "; ".join(parts)
+
+    @property
+    def problems(self) -> list[str]:
+        """Each member in trouble, one line each (the API's ``problems``)."""
+        return [p.text() for p in self.member_problems]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, Burrow-like (statuses by name, times in seconds since the epoch)."""
+        """JSON-ready, Burrow-like (statuses by name, times in seconds since the epoch).
+        ``status`` is the group's (members included), ``lag_status`` Burrow's alone."""
         v = self.verdict
+        worst = v.worst
         return {
             "group": self.group,
-            "status": v.status.name,
+            "status": self.status.name,
+            "lag_status": v.status.name,
+            "reason": self.reason,
+            "worst": f"{worst.topic}-{worst.partition}" if worst is not None else None,
+            "member_problems": [p.to_dict() for p in self.member_problems],
             "state": self.state.value,
             "type": self.type.value,
             "coordinator": self.coordinator,
@@ -114,6 +187,56 @@ class LagReport:
             "taken_at": self.taken_at,
             "groups": [self.groups[g].to_dict() for g in sorted(self.groups)],
         }
+
+    def with_members(self, clients: ClientReport | None) -> LagReport:
+        """This report with each group's members in trouble (per ``clients``) joined in;
+        the very same report when nothing changes (readers cache on identity).
+
+        A consumer counts against a group when it is a member now (by member id, or per
+        the client monitor), or when the group has no members at all and it was the
+        group's consumer: a group whose only consumer died is not OK, before and after the
+        coordinator evicts it. A dead client whose partitions other members now own does
+        not count: the group is consuming (the client's own alert says it died)."""
+        rows: dict[str, list[ClientVerdictRow]] = {}
+        by_member: dict[str, ClientVerdictRow] = {}
+        if clients is not None:
+            for r in clients.clients:
+                if r.liveness not in MEMBER_TROUBLE or r.kind == "producer":
+                    continue
+                if r.group:
+                    rows.setdefault(r.group, []).append(r)
+                if r.member_id:
+                    by_member[r.member_id] = r
+        groups = dict(self.groups)
+        changed = False
+        for name, g in self.groups.items():
+            problems = _member_problems(g, rows.get(name, ()), by_member, clients)
+            if problems != g.member_problems:
+                groups[name] = dataclasses.replace(g, member_problems=problems)
+                changed = True
+        return LagReport(self.cluster, self.taken_at, groups) if changed else self
+
+
+def _member_problems(
+    g: GroupReport,
+    rows: list[ClientVerdictRow] | tuple[()],
+    by_member: Mapping[str, ClientVerdictRow],
+    clients: ClientReport | None,
+) -> tuple[MemberProblem, ...]:
+    """The group's consumers in trouble, ordered by client id (see ``with_members``)."""
+    ids = {m.member_id for m in g.members}
+    health = clients.groups.get(g.group) if clients is not None else None
+    has_members = bool(ids) or (health is not None and health.members > 0)
+    found: dict[tuple[str | None, str, str | None], ClientVerdictRow] = {}
+    for mid in ids:
+        r = by_member.get(mid)
+        if r is not None:
+            found[(r.target, r.client_id, r.member_id)] = r
+    for r in rows:
+        if r.member_id is not None or not has_members:
+            found[(r.target, r.client_id, r.member_id)] = r
+    ordered = sorted(found.values(), key=lambda r: (r.client_id, r.target or "", r.member_id or ""))
+    return tuple(MemberProblem.of(r) for r in ordered)
 
 
 def _point_dict(p: OffsetPoint | None) -> dict[str, Any] | None:

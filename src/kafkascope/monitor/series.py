@@ -76,7 +76,8 @@ TOPIC_PRODUCE_RATE = SeriesSpec(
 )
 GROUP_STATUS = SeriesSpec(
     "kafkascope_group_status",
-    f"Burrow group status ({_STATUS_CODES})",
+    f"group status: Burrow's, at least WARN with a member DEAD, UNRESPONSIVE or HUNG "
+    f"({_STATUS_CODES})",
     "",
     ("cluster", "group", "status"),
 )
@@ -183,7 +184,8 @@ def lag_points(cluster: str, r: LagReport) -> list[Point]:
     for g in r.groups.values():
         v = g.verdict
         key = {"cluster": cluster, "group": g.group}
-        out.append(_point(GROUP_STATUS, t, float(int(v.status)), status=v.status.name, **key))
+        status = g.status  # Burrow's, raised to WARN by a member in trouble
+        out.append(_point(GROUP_STATUS, t, float(int(status)), status=status.name, **key))
         out.append(_point(GROUP_TOTAL_LAG, t, float(v.total_lag), **key))
         if g.lag_seconds is not None:
             out.append(_point(GROUP_LAG_SECONDS, t, g.lag_seconds, **key))

@@ -23,6 +23,7 @@ from kafkascope.alerts.runner import AlertRunner
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import Config
 from kafkascope.errors import ConfigError
+from kafkascope.monitor.lag_report import LagReport
 from kafkascope.monitor.live import ClusterLive, LiveState
 from kafkascope.monitor.series import (
     alert_points,
@@ -129,6 +130,10 @@ class Service:
         self.history: History = None  # type: ignore[assignment]  # set when the store starts
         self.alerts: AlertRunner | None = None
         self.parts: dict[str, ClusterParts] = {}
+        #: Each cluster's lag report as polled, before its members' verdicts are joined in
+        #: (``live`` holds the joined one); the lock orders the two jobs' swaps.
+        self._lag_polled: dict[str, LagReport] = {}
+        self._join_lock = threading.Lock()
         self.lifecycle = Lifecycle()
         for part in (
             _Step("store", self._open_store, self._close_store),
@@ -240,13 +245,19 @@ class Service:
     def _poll_lag(self, p: ClusterParts) -> None:
         r = p.lag.poll()
         cl = self.live.clusters[p.cfg.name]
-        cl.lag = r
-        self.history.append(lag_points(cl.name, r))
+        with self._join_lock:  # a group's status includes its members' verdicts
+            self._lag_polled[cl.name] = r
+            cl.lag = joined = r.with_members(cl.clients)
+        self.history.append(lag_points(cl.name, joined))
 
     def _poll_clients(self, p: ClusterParts) -> None:
         r = p.clients.poll()
         cl = self.live.clusters[p.cfg.name]
-        cl.clients = r
+        with self._join_lock:
+            cl.clients = r
+            polled = self._lag_polled.get(cl.name)
+            if polled is not None:
+                cl.lag = polled.with_members(r)
         samples = client_samples(cl.name, r)
         self.history.append([*sample_points(samples), *client_points(cl.name, r)])
 
