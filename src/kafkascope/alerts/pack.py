@@ -120,7 +120,8 @@ BUILTIN_RULES: tuple[RuleSpec, ...] = (
     ),
     RuleSpec(
         CONSUMER_GROUP_WARN, _W, 120, 0,
-        "consumer group status WARN (lag growing over the window) for 2 minutes",
+        "consumer group status WARN (lag growing over the window, or a member DEAD, "
+        "UNRESPONSIVE or HUNG) for 2 minutes",
     ),
     RuleSpec(
         CONSUMER_GROUP_LAG_SECONDS, _W, 60, 300,
