@@ -1,6 +1,7 @@
 """Real notification receivers on loopback, for tests: an HTTP server that records what it
-is sent (webhook and Slack formats) and an SMTP server (aiosmtpd), with STARTTLS and AUTH
-when asked. The fixtures are registered for every test module by ``tests/conftest.py``."""
+is sent (webhook and Slack formats) and an SMTP server (aiosmtpd), with STARTTLS or implicit
+TLS and AUTH when asked. The fixtures are registered for every test module by
+``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -177,17 +178,27 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def start_smtp(tls_files: tuple[Path, Path]) -> Iterator[Any]:
     controllers: list[Controller] = []
 
-    def start(*, tls: bool = False, auth: bool = False) -> SmtpServer:
+    def start(*, tls: bool = False, implicit_tls: bool = False, auth: bool = False) -> SmtpServer:
+        """``tls``: STARTTLS offered and required; ``implicit_tls``: TLS from the first
+        byte (SMTPS, as on port 465)."""
         inbox = Inbox()
         kwargs: dict[str, Any] = {}
         client_tls = None
-        if tls:
+        if tls or implicit_tls:
             cert, key = tls_files
             server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             server_ctx.load_cert_chain(cert, key)
-            kwargs.update(tls_context=server_ctx, require_starttls=True)
+            if implicit_tls:
+                kwargs.update(ssl_context=server_ctx)
+            else:
+                kwargs.update(tls_context=server_ctx, require_starttls=True)
             client_tls = ssl.create_default_context(cafile=str(cert))
-        if auth:
+        if auth and implicit_tls:
+            # aiosmtpd counts only STARTTLS as TLS when deciding to offer AUTH; with implicit
+            # TLS the whole connection is encrypted, so offer it outright. (Requiring AUTH
+            # as well would make aiosmtpd warn; the test checks inbox.logins instead.)
+            kwargs.update(authenticator=inbox.authenticate, auth_require_tls=False)
+        elif auth:
             kwargs.update(authenticator=inbox.authenticate, auth_required=True)
         port = free_port()
         controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)

@@ -75,7 +75,7 @@ def email_notifier(server: SmtpServer, *, starttls: bool, password: str | None =
     return EmailNotifier(
         host="127.0.0.1",
         port=server.port,
-        starttls=starttls,
+        tls="starttls" if starttls else "none",
         username=SMTP_USER if password is not None else None,
         password=password,
         sender="kafkascope@example.com",
@@ -198,7 +198,7 @@ def test_email_over_starttls_with_auth(start_smtp: Any) -> None:
 def test_starttls_refuses_an_untrusted_certificate(start_smtp: Any) -> None:
     server = start_smtp(tls=True)
     notifier = EmailNotifier(
-        "127.0.0.1", server.port, True, None, None, "k@example.com", ["o@example.com"], 10
+        "127.0.0.1", server.port, "starttls", None, None, "k@example.com", ["o@example.com"], 10
     )
     with pytest.raises(NotifyError, match="TLS certificate not trusted") as e:
         notifier.send(make_notification())
@@ -215,7 +215,7 @@ def test_refused_port_is_retryable_for_every_kind() -> None:
     notifiers: list[Notifier] = [
         WebhookNotifier(f"http://127.0.0.1:{port}/hook", {"Authorization": SECRET_HEADER}),
         SlackNotifier(slack_url),
-        EmailNotifier("127.0.0.1", port, False, None, None, "k@example.com", ["o@example.com"]),
+        EmailNotifier("127.0.0.1", port, "none", None, None, "k@example.com", ["o@example.com"]),
     ]
     for notifier in notifiers:
         with pytest.raises(NotifyError, match="refused") as e:

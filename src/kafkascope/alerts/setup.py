@@ -25,7 +25,7 @@ def build_notifiers(alerts: AlertsConfig) -> dict[str, Notifier]:
     for r in alerts.receivers:
         if isinstance(r, WebhookReceiver):
             out[r.name] = WebhookNotifier(
-                str(r.url), {k: v.reveal() for k, v in r.headers.items()}, r.timeout
+                r.url.reveal(), {k: v.reveal() for k, v in r.headers.items()}, r.timeout
             )
         elif isinstance(r, SlackReceiver):
             out[r.name] = SlackNotifier(r.webhook_url.reveal(), r.timeout)
@@ -33,7 +33,7 @@ def build_notifiers(alerts: AlertsConfig) -> dict[str, Notifier]:
             out[r.name] = EmailNotifier(
                 r.host,
                 r.port,
-                r.starttls,
+                r.tls,
                 r.username,
                 r.password.reveal() if r.password else None,
                 r.from_,

@@ -26,6 +26,7 @@ import typer
 from kafkascope.alerts.alert import Alert
 from kafkascope.alerts.runner import alert_rows
 from kafkascope.cli.lag import format_seconds, render_table
+from kafkascope.cli.options import TokenFileOpt, TokenOpt, resolve_token
 from kafkascope.config import Config, load_config, split_host_port
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.model import Severity
@@ -61,8 +62,8 @@ def from_service(url: str, token: str | None, state: str | None) -> AlertListing
     if r.status_code in (401, 403):
         raise KafkascopeError(
             f"the service at {url} refused the request ({r.status_code}: "
-            f"{_detail(r)}). Fix: pass a read or admin token with --token, or put one in "
-            "[service] read_tokens of the config"
+            f"{_detail(r)}). Fix: give a read or admin token with --token-file or "
+            "KAFKASCOPE_TOKEN, or put one in [service] read_tokens of the config"
         )
     if r.status_code != 200:
         raise KafkascopeError(f"the service at {url} answered {r.status_code}: {_detail(r)}")
@@ -168,9 +169,8 @@ def alerts(
         str | None,
         typer.Option("--url", help="A running service's base URL (default: the config's listen)."),
     ] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", help="API token (default: the config's first).")
-    ] = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
     state: Annotated[
         str | None, typer.Option("--state", help="Only alerts in this state: " + "|".join(_STATES))
     ] = None,
@@ -187,7 +187,7 @@ def alerts(
     assert base is not None  # one of the two was given (checked above)
     listing: AlertListing
     try:
-        listing = from_service(base, token or _token(cfg), state)
+        listing = from_service(base, secret or _token(cfg), state)
     except httpx.TransportError as e:
         if cfg is None:
             raise KafkascopeError(

@@ -35,6 +35,7 @@ import httpx
 import typer
 
 from kafkascope.cli.alerts import service_url
+from kafkascope.cli.options import TokenFileOpt, TokenOpt, resolve_token
 from kafkascope.clock import SystemClock
 from kafkascope.config import ClusterConfig, load_config
 from kafkascope.errors import ConfigError, KafkascopeError
@@ -194,10 +195,8 @@ def forget(
         str | None,
         typer.Option("--url", help="A running service's base URL (default: the config's listen)."),
     ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option("--token", help="Admin token (default: the config's first admin token)."),
-    ] = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
 ) -> None:
     """Forget a client the service remembers (a retired or dead one): it leaves the list
     and its alert resolves, until it is seen alive again."""
@@ -210,7 +209,7 @@ def forget(
     base = url if url is not None else service_url(cfg) if cfg is not None else None
     assert base is not None  # --url, or a config (checked above)
     admin = cfg.service.admin_tokens if cfg is not None else ()
-    secret = token or (admin[0].reveal() if admin else None)
+    secret = resolve_token(token, token_file) or (admin[0].reveal() if admin else None)
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
     path = f"/api/v1/clusters/{urllib.parse.quote(name, safe='')}/clients/"
     path += urllib.parse.quote(client_id, safe="")
@@ -231,8 +230,9 @@ def forget(
         raise typer.Exit(1)
     if r.status_code in (401, 403):
         raise KafkascopeError(
-            f"the service at {base} refused ({r.status_code}: {_error_text(r)}). Fix: pass an "
-            "admin token with --token, or put one in [service] admin_tokens of the config"
+            f"the service at {base} refused ({r.status_code}: {_error_text(r)}). Fix: give an "
+            "admin token with --token-file or KAFKASCOPE_TOKEN, or put one in [service] "
+            "admin_tokens of the config"
         )
     if r.status_code != 200:
         raise KafkascopeError(f"the service at {base} answered {r.status_code}: {_error_text(r)}")

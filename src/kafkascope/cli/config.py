@@ -1,11 +1,15 @@
 """``kafkascope check-config FILE``: load a configuration exactly as ``serve`` would (file plus
-``KAFKASCOPE_*`` overrides), then print what it configures, with every secret as ``***``.
+``KAFKASCOPE_*`` overrides), then print what it configures, with every secret as ``***``:
+receiver URLs as ``scheme://host[:port]`` only, and any client property whose name says
+credential (:func:`~kafkascope.config.schema.is_secret_property`) as ``***`` whatever it
+was loaded as.
 
 A broken file raises :class:`~kafkascope.errors.ConfigError`, which the CLI prints as one
 message naming the file, the key and the fix, and exits 2."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +29,7 @@ from kafkascope.config import (
     format_duration,
     load_config,
 )
+from kafkascope.config.schema import is_secret_property
 
 
 def check_config(
@@ -60,10 +65,7 @@ def _cluster(c: ClusterConfig) -> list[str]:
     d = format_duration
     lines = [f"  {c.name}: bootstrap {c.bootstrap}"]
     if c.client_properties:
-        props = ", ".join(
-            f"{k}={_secret(v) if isinstance(v, Secret) else v}"
-            for k, v in c.client_properties.items()
-        )
+        props = ", ".join(f"{k}={_property(k, v)}" for k, v in c.client_properties.items())
         lines.append(f"    client properties: {props}")
     lines.append(
         f"    intervals: admin {d(c.admin_interval)}, broker JMX {d(c.jmx_interval)}, "
@@ -101,14 +103,36 @@ def _cluster(c: ClusterConfig) -> list[str]:
     return lines
 
 
+def _property(name: str, value: str | Secret) -> str:
+    if isinstance(value, Secret):
+        return _secret(value)
+    return "***" if is_secret_property(name) else value
+
+
+def _origin(url: Secret) -> str:
+    """``scheme://host[:port]`` of a secret URL, and where the rest of it is (not shown)."""
+    try:
+        parts = urllib.parse.urlsplit(url.reveal())
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return _secret(url)
+    host = f"[{host}]" if ":" in host else host
+    where = "" if url.source == "inline" else f", from {url.source}"
+    return f"{parts.scheme}://{host}{port} (rest of the URL not shown{where})"
+
+
 def _receiver(r: Receiver) -> str:
     if isinstance(r, WebhookReceiver):
         headers = f", headers {', '.join(f'{k}=***' for k in r.headers)}" if r.headers else ""
-        return f"  {r.name}: webhook {r.url}{headers}"
+        insecure = ", allow_insecure" if r.allow_insecure else ""
+        return f"  {r.name}: webhook {_origin(r.url)}{headers}{insecure}"
     if isinstance(r, SlackReceiver):
-        return f"  {r.name}: slack, webhook_url {_secret(r.webhook_url)}"
+        return f"  {r.name}: slack {_origin(r.webhook_url)}"
     assert isinstance(r, EmailReceiver)
-    tls = "STARTTLS" if r.starttls else "no TLS"
+    tls = {"starttls": "STARTTLS", "implicit": "implicit TLS", "none": "no TLS"}[r.tls]
+    if r.allow_insecure:
+        tls += ", allow_insecure"
     auth = f", user {r.username}, password {_secret(r.password)}" if r.username else ""
     return (
         f"  {r.name}: email via {r.host}:{r.port} ({tls}{auth}) from {r.from_} to {', '.join(r.to)}"

@@ -3,7 +3,8 @@
 Both commands take a cluster either from a configuration file (``--config FILE [--cluster
 NAME]``, the same file ``serve`` reads, so its client properties and ``[clusters.lag]``
 settings apply) or from ``--bootstrap SERVERS`` plus ``--property KEY=VALUE`` client
-properties (SASL, TLS ...).
+properties (SASL, TLS ...). A secret property stays off the command line the way it stays
+out of the TOML: ``KEY=env:VAR`` reads an environment variable, ``KEY_file=PATH`` a file.
 
 Where the verdicts come from is one seam, :class:`ReportSource`. Today it is
 :class:`SampledSource`: with no service running, lag status needs history, so it polls the
@@ -22,16 +23,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import typer
 
-from kafkascope.cli.options import JsonOpt
+from kafkascope.cli.options import JsonOpt, read_secret_file, warn
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import LagConfig, load_config
+from kafkascope.config.schema import is_secret_property
 from kafkascope.errors import ConfigError
 from kafkascope.monitor.lag import GroupReport, LagReport
 from kafkascope.service.builder import lag_monitor
@@ -69,8 +71,13 @@ class Target:
     lag: LagConfig
 
 
-def parse_properties(items: Sequence[str]) -> dict[str, str]:
-    """``["security.protocol=SASL_SSL", ...]`` → a dict; the value may contain ``=``."""
+def parse_properties(items: Sequence[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``["security.protocol=SASL_SSL", ...]`` → a dict; the value may contain ``=``.
+
+    As in ``[clusters.client_properties]``: ``KEY=env:VAR`` takes the value from the
+    environment and ``KEY_file=PATH`` from a file, so that a secret need not be on the
+    command line, where other users can read it. A secret property given there anyway
+    (:func:`~kafkascope.config.schema.is_secret_property`) is used, with a warning."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -81,10 +88,43 @@ def parse_properties(items: Sequence[str]) -> dict[str, str]:
                 f"--property '{shown}…' is not KEY=VALUE. "
                 "Fix: write it like --property security.protocol=SASL_SSL"
             )
-        if key == "bootstrap.servers":
+        target = key.removesuffix("_file")
+        if target == "bootstrap.servers":
             raise ConfigError("--property bootstrap.servers is not allowed. Fix: use --bootstrap")
-        out[key] = value
+        if target in out:
+            raise ConfigError(
+                f"--property {target} is given twice (as {target} or {target}_file). "
+                "Fix: keep one of them"
+            )
+        if key.endswith("_file"):
+            out[target] = read_secret_file(Path(value), f"--property {key}")
+        elif value.startswith("env:"):
+            out[key] = _from_env(key, value.removeprefix("env:").strip(), env)
+        else:
+            if is_secret_property(key):
+                warn(
+                    f"--property {key}=… puts a secret on the command line, where other "
+                    f"users can read it. Fix: use --property {key}=env:VAR or "
+                    f"--property {key}_file=PATH"
+                )
+            out[key] = value
     return out
+
+
+def _from_env(key: str, name: str, env: Mapping[str, str]) -> str:
+    if not name:
+        raise ConfigError(f"--property {key}=env: names no variable. Fix: write {key}=env:NAME")
+    if name not in env:
+        raise ConfigError(
+            f"--property {key}=env:{name}: environment variable {name} is not set. "
+            f"Fix: export {name}, or use --property {key}_file=PATH"
+        )
+    if not env[name]:
+        raise ConfigError(
+            f"--property {key}=env:{name}: environment variable {name} is empty. "
+            f"Fix: give {name} a value"
+        )
+    return env[name]
 
 
 def resolve_target(
@@ -346,7 +386,9 @@ PropertyOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--property",
-        help="librdkafka client property KEY=VALUE (repeatable), e.g. security.protocol=SSL.",
+        help="librdkafka client property KEY=VALUE (repeatable), e.g. security.protocol=SSL. "
+        "Keep secrets off the command line (other users can read it): KEY=env:VAR reads an "
+        "environment variable, KEY_file=PATH a file, as in the TOML's client_properties.",
     ),
 ]
 SampleOpt = Annotated[

@@ -1,9 +1,112 @@
-"""Command-line options that several command groups share, declared once."""
+"""Command-line options that several command groups share, declared once, and the way a
+secret reaches a command without sitting on its command line.
+
+A command line is readable by every user of the machine (``ps``, ``/proc/PID/cmdline``)
+and is kept in shell history, so each secret option has forms that keep it off it:
+
+* API tokens: ``--token-file PATH`` or the ``KAFKASCOPE_TOKEN`` environment variable
+  (:func:`resolve_token`);
+* librdkafka properties: ``--property KEY=env:VAR`` or ``--property KEY_file=PATH``, the
+  same forms as ``[clusters.client_properties]`` in the TOML (``kafkascope.cli.lag``).
+
+A secret given on the command line anyway still works, with a warning on stderr naming
+the safer forms.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from kafkascope.errors import ConfigError
+
+__all__ = [
+    "TOKEN_ENV",
+    "JsonOpt",
+    "TokenFileOpt",
+    "TokenOpt",
+    "read_secret_file",
+    "resolve_token",
+    "warn",
+]
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+#: The environment variable that gives the CLI its API token.
+TOKEN_ENV = "KAFKASCOPE_TOKEN"
+
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help=f"API token. Other users can read a command line: prefer --token-file or {TOKEN_ENV}.",
+    ),
+]
+TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help=f"Read the API token from this file. Without --token or --token-file, "
+        f"${TOKEN_ENV} is used when set, else the config's token.",
+    ),
+]
+
+
+def warn(message: str) -> None:
+    """One line on stderr that does not stop the command."""
+    print(f"kafkascope: warning: {message}", file=sys.stderr)
+
+
+def read_secret_file(path: Path, option: str) -> str:
+    """The secret in ``path`` (one trailing newline dropped), or a ConfigError naming
+    ``option``, the problem and the fix. The content is never part of a message."""
+    path = path.expanduser()
+    fix = "Fix: give the path of a readable file holding only the secret"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{option}: file {path} does not exist. {fix}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{option}: {path} is a directory. {fix}") from None
+    except PermissionError:
+        raise ConfigError(
+            f"{option}: file {path} cannot be read (permission denied). "
+            "Fix: let the user running kafkascope read it"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"{option}: file {path} cannot be read ({type(e).__name__}). {fix}"
+        ) from None
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        raise ConfigError(f"{option}: file {path} is empty. Fix: put the secret in it")
+    return text
+
+
+def resolve_token(
+    token: str | None, token_file: Path | None, env: Mapping[str, str] = os.environ
+) -> str | None:
+    """The API token the options give: ``--token``, else ``--token-file``, else
+    ``$KAFKASCOPE_TOKEN``; None when none is given (the caller may fall back to the
+    config's). ``--token`` works but warns: it is visible to other users."""
+    if token is not None and token_file is not None:
+        raise ConfigError(
+            "--token and --token-file are both given. Fix: give one of them "
+            f"(--token-file or {TOKEN_ENV} keeps the token off the command line)"
+        )
+    if token is not None:
+        if not token:
+            raise ConfigError("--token is empty. Fix: give the token, or leave the option out")
+        warn(
+            "--token puts the token on the command line, where other users can read it. "
+            f"Fix: use --token-file PATH or the {TOKEN_ENV} environment variable"
+        )
+        return token
+    if token_file is not None:
+        return read_secret_file(token_file, "--token-file")
+    return env.get(TOKEN_ENV) or None

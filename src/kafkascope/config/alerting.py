@@ -11,8 +11,9 @@ a ``Config`` suffix where the alert engine has a type of the same idea
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -23,7 +24,6 @@ from kafkascope.config.values import (
     ComparatorName,
     Duration,
     EmailAddress,
-    HttpUrl,
     Name,
     Port,
     Secret,
@@ -107,18 +107,60 @@ class RouteConfig(Settings):
     )
 
 
+_INSECURE_FIX = "set allow_insecure = true if the network path is trusted"
+
+
 class WebhookReceiver(Settings):
     """POSTs the alert as JSON to a URL."""
 
     kind: Literal["webhook"] = Field(description="Receiver kind.", examples=['"webhook"'])
     name: Name = Field(description="Unique receiver name.", examples=['"oncall"'])
-    url: HttpUrl = Field(description="http(s) URL.", examples=['"https://hooks.example.com/k"'])
+    url: Secret = Field(
+        description="http(s) URL. A secret (tokens ride in its path, query or user info): "
+        "messages and `check-config` show only scheme://host[:port].",
+        examples=['"https://hooks.example.com/k"'],
+    )
     headers: dict[str, Secret] = Field(
         default_factory=dict,
         description='Extra HTTP headers, e.g. Authorization = "env:HOOK_TOKEN"; values '
         "are secrets.",
     )
     timeout: Duration = Field(default=10.0, gt=0, description="Bound of one delivery attempt.")
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow headers, or user info in the URL, over plain http:// (they would "
+        "cross the network readable). Only for a trusted network path.",
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> WebhookReceiver:
+        try:
+            parts = urllib.parse.urlsplit(self.url.reveal())
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise problem(
+                "is not an http(s) URL with a host (value not shown: it is a secret)",
+                'write the full URL, like "https://hooks.example.com/kafkascope"',
+                "url",
+            )
+        if parts.scheme == "http" and not self.allow_insecure:
+            if self.headers:
+                raise problem(
+                    f"is plain http:// but the headers ({', '.join(self.headers)}) are "
+                    "secrets that would cross the network readable",
+                    f"use an https:// URL, or {_INSECURE_FIX}",
+                    "url",
+                )
+            if parts.username is not None or parts.password is not None:
+                raise problem(
+                    "is plain http:// with user info (a credential) that would cross the "
+                    "network readable",
+                    f"use an https:// URL, or {_INSECURE_FIX}",
+                    "url",
+                )
+        return self
 
 
 class SlackReceiver(Settings):
@@ -149,8 +191,23 @@ class EmailReceiver(Settings):
     kind: Literal["email"] = Field(description="Receiver kind.", examples=['"email"'])
     name: Name = Field(description="Unique receiver name.", examples=['"oncall-mail"'])
     host: str = Field(description="SMTP server.", examples=['"smtp.example.com"'])
-    port: Port = Field(default=587, description="SMTP port.")
-    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    port: Port = Field(default=587, description='SMTP port; 465 by default with tls = "implicit".')
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        default="starttls",
+        description='"starttls": upgrade a plain connection (submission, port 587); '
+        '"implicit": TLS from the first byte (SMTPS, port 465); "none": plain SMTP. The '
+        "server's certificate is checked against the system's trust store.",
+    )
+    starttls: bool | None = Field(
+        default=None,
+        description='Older spelling of tls: true is tls = "starttls", false is tls = "none". '
+        "Set one of the two.",
+    )
+    allow_insecure: bool = Field(
+        default=False,
+        description='Allow a password with tls = "none" (it would cross the network '
+        "readable). Only for a trusted network path.",
+    )
     username: str | None = Field(default=None, description="SMTP login; unset: no authentication.")
     password: Secret | None = Field(default=None, description="SMTP password.")
     from_: EmailAddress = Field(
@@ -161,10 +218,36 @@ class EmailReceiver(Settings):
     )
     timeout: Duration = Field(default=30.0, gt=0, description="Bound of one delivery attempt.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_spelling(cls, data: Any) -> Any:
+        """``starttls = true/false`` → ``tls``; ``tls = "implicit"`` without a port → 465."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        if isinstance(out.get("starttls"), bool):
+            if "tls" in out:
+                raise problem(
+                    "both 'tls' and 'starttls' are set",
+                    "keep only tls (starttls is its older spelling)",
+                    "starttls",
+                )
+            out["tls"] = "starttls" if out["starttls"] else "none"
+        if out.get("tls") == "implicit" and "port" not in out:
+            out["port"] = 465
+        return out
+
     @model_validator(mode="after")
-    def _credentials_pair(self) -> EmailReceiver:
+    def _credentials(self) -> EmailReceiver:
         if self.password is not None and self.username is None:
             raise problem("a password is set but no username", 'add username = "..."', "username")
+        if self.password is not None and self.tls == "none" and not self.allow_insecure:
+            raise problem(
+                'a password is set but tls is "none": it would cross the network readable',
+                'set tls = "starttls" (port 587) or tls = "implicit" (port 465), or '
+                + _INSECURE_FIX,
+                "tls",
+            )
         return self
 
 

@@ -57,7 +57,7 @@ def load_config(path: Path | None, env: Mapping[str, str] = os.environ) -> Confi
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise syntax_error(path, text, e) from None
+            raise syntax_error(path, e) from None
     origins = apply_env(raw, env)
     base = path.parent if path is not None else Path.cwd()
     try:

@@ -272,7 +272,17 @@ class LivenessConfig(Settings):
     )
 
 
-_SECRET_PROPERTY = re.compile(r"password|secret|jaas|token|credential|key\.pem", re.IGNORECASE)
+_SECRET_PROPERTY = re.compile(
+    r"password|passphrase|secret|jaas|token|credential|key\.pem|oauthbearer\.config",
+    re.IGNORECASE,
+)
+
+
+def is_secret_property(name: str) -> bool:
+    """Whether a librdkafka property's value is a credential (``sasl.password``,
+    ``sasl.oauthbearer.config``, ``ssl.key.password``, ...): loaded as a :class:`Secret`,
+    and never printed by the CLI."""
+    return _SECRET_PROPERTY.search(name) is not None
 
 
 class ClusterConfig(Settings):
@@ -291,8 +301,9 @@ class ClusterConfig(Settings):
     ] = Field(
         default_factory=dict,
         description="Passed to librdkafka as is (`security.protocol`, `sasl.*`, `ssl.*`). "
-        "Values of keys naming a password, secret, token, JAAS or key, and any value "
-        'given as "env:NAME" or `PROPERTY_file`, are secrets.',
+        "Values of keys naming a password, passphrase, secret, token, credential, JAAS, a key "
+        "PEM or `sasl.oauthbearer.config`, and any value given as "
+        '"env:NAME" or `PROPERTY_file`, are secrets.',
     )
     admin_interval: Duration = Field(
         default=10.0, ge=1, description="How often cluster state and offsets are read."
@@ -352,7 +363,7 @@ class ClusterConfig(Settings):
                     out[key] = secret_from_string(raw, env)
                 except PydanticCustomError as e:
                     raise problem(e.message(), str((e.context or {}).get("ks_fix")), key) from None
-            elif _SECRET_PROPERTY.search(key):
+            elif is_secret_property(key):
                 out[key] = Secret(raw, "inline")
             else:
                 out[key] = raw

@@ -1,5 +1,5 @@
 """The value types of the settings and the one spelling of each: durations, HOST:PORT,
-port ranges, names, URLs, e-mail addresses, and :class:`Secret` with its ``env:NAME`` and
+port ranges, names, e-mail addresses, and :class:`Secret` with its ``env:NAME`` and
 ``KEY_file`` forms.
 
 They live apart from the models so that every table, the error explanation and the
@@ -16,7 +16,6 @@ import hmac
 import json
 import os
 import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,17 +201,6 @@ def _name(value: object) -> object:
     return value
 
 
-def _http_url(value: object) -> object:
-    if isinstance(value, str):
-        parts = urllib.parse.urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise problem(
-                f"'{value}' is not an http(s) URL",
-                'write the full URL, like "https://hooks.example.com/kafkascope"',
-            )
-    return value
-
-
 def _email_address(value: object) -> object:
     if isinstance(value, str):
         _, addr = email.utils.parseaddr(value)
@@ -253,7 +241,6 @@ PortRange = Annotated[str, BeforeValidator(_port_range), Kind("port or range")]
 Port = Annotated[int, Field(ge=1, le=65535), Kind("port")]
 Name = Annotated[str, BeforeValidator(_name), Kind("name")]
 ResolvedPath = Annotated[Path, Kind("path")]
-HttpUrl = Annotated[str, BeforeValidator(_http_url), Kind("URL")]
 EmailAddress = Annotated[str, BeforeValidator(_email_address), Kind("e-mail address")]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)]
 SeverityName = Annotated[Literal["info", "warning", "critical"], BeforeValidator(_lower)]

@@ -16,11 +16,13 @@ bad or unsupported URL                      no          configuration
 SMTP 4xx reply (greylisting, 421, 450, 454) yes         SMTP's own "try again later"
 SMTP 5xx reply (535 auth rejected, 550)     no          SMTP's own "permanent failure"
 STARTTLS / AUTH not offered by the server   no          configuration
+TLS expected, plain server (implicit TLS)   yes         fixed at the receiver, not by resending
 ==========================================  ==========  ======================================
 
-Secrets (header values, the Slack webhook URL, the SMTP password) never appear in an
+Secrets (header values, webhook and Slack URLs, the SMTP password) never appear in an
 error message, a returned answer or a log line: every text leaving this package passes
-through a scrubber that replaces them with ``***``.
+through a scrubber that replaces them with ``***``, and a URL is named by its origin
+(``scheme://host[:port]``) alone, in httpx's own log lines too.
 
 Every message carries the notification id (webhook JSON ``id``, header
 ``Idempotency-Key``, e-mail ``Message-ID``) so a receiver can drop the rare duplicate the
@@ -30,7 +32,7 @@ outbox may send after a crash (see ``docs/notifications.md``).
 from __future__ import annotations
 
 from kafkascope.alerts.notify.base import Notifier
-from kafkascope.alerts.notify.email import EmailNotifier, email_subject, email_text
+from kafkascope.alerts.notify.email import EmailNotifier, SmtpTls, email_subject, email_text
 from kafkascope.alerts.notify.slack import SlackNotifier, slack_body
 from kafkascope.alerts.notify.webhook import WEBHOOK_BODY_VERSION, WebhookNotifier, webhook_body
 
@@ -39,6 +41,7 @@ __all__ = [
     "EmailNotifier",
     "Notifier",
     "SlackNotifier",
+    "SmtpTls",
     "WebhookNotifier",
     "email_subject",
     "email_text",

@@ -1,5 +1,5 @@
-"""E-mail: a plain-text message over SMTP (STARTTLS and AUTH when configured), SMTP's
-reply codes deciding what is retried."""
+"""E-mail: a plain-text message over SMTP (STARTTLS or implicit TLS, and AUTH, when
+configured), SMTP's reply codes deciding what is retried."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import Literal
 
 from kafkascope.alerts.alert import Notification
 from kafkascope.alerts.notify.base import (
@@ -22,7 +23,11 @@ from kafkascope.alerts.notify.base import (
 )
 from kafkascope.errors import NotifyError
 
-__all__ = ["EmailNotifier", "email_subject", "email_text"]
+__all__ = ["EmailNotifier", "SmtpTls", "email_subject", "email_text"]
+
+#: How the SMTP connection is protected: ``starttls`` upgrades a plain connection (port
+#: 587), ``implicit`` speaks TLS from the first byte (SMTPS, port 465), ``none`` is plain.
+SmtpTls = Literal["starttls", "implicit", "none"]
 
 
 def email_subject(n: Notification) -> str:
@@ -75,9 +80,10 @@ def _reply_text(reply: bytes | str) -> str:
 class EmailNotifier:
     """Sends :func:`email_subject` / :func:`email_text` as a plain-text e-mail over SMTP.
 
-    With ``starttls`` the connection is upgraded before anything else is said (and the
-    server's certificate checked against ``ssl_context``, the system's trust store by
-    default); with a ``username`` the client logs in (AUTH), after STARTTLS. The
+    With ``tls="starttls"`` the connection is upgraded before anything else is said; with
+    ``tls="implicit"`` it is TLS from the first byte. Either way the server's certificate
+    is checked against ``ssl_context`` (the system's trust store by default). With a
+    ``username`` the client logs in (AUTH), once the connection is protected. The
     ``Message-ID`` is derived from the notification id, so mail systems that deduplicate
     by Message-ID drop a duplicate sent after a crash.
     """
@@ -86,7 +92,7 @@ class EmailNotifier:
         self,
         host: str,
         port: int,
-        starttls: bool,
+        tls: SmtpTls,
         username: str | None,
         password: str | None,
         sender: str,
@@ -105,9 +111,11 @@ class EmailNotifier:
             raise ValueError("email receiver: a password is set but no username")
         if not timeout > 0:
             raise ValueError(f"email timeout must be > 0 seconds, got {timeout}")
+        if tls not in ("starttls", "implicit", "none"):
+            raise ValueError(f"email tls must be starttls, implicit or none, got {tls!r}")
         self._host = host
         self._port = port
-        self._starttls = starttls
+        self._tls = tls
         self._username = username
         self._password = password
         self._sender = sender
@@ -156,7 +164,7 @@ class EmailNotifier:
             ) from None
         except smtplib.SMTPNotSupportedError as e:
             raise self._fatal(
-                f"{e}. Fix: use a server or port that offers it, or change starttls/username"
+                f"{e}. Fix: use a server or port that offers it, or change tls/username"
             ) from None
         except smtplib.SMTPServerDisconnected as e:
             raise self._retry(f"server closed the connection ({e})") from None
@@ -182,15 +190,20 @@ class EmailNotifier:
 
     def _deliver(self, msg: EmailMessage) -> str:
         """One SMTP conversation; the server's answer to DATA (which names its queue id)."""
-        with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
+        context = self._ssl_context or ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self._tls == "implicit":
+            smtp = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        with smtp:
             smtp.ehlo()
-            if self._starttls:
+            if self._tls == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise self._fatal(
                         "the server does not offer STARTTLS. Fix: use its submission port "
-                        "(587) or set starttls = false if the network path is trusted"
+                        '(587), or tls = "implicit" for an SMTPS port (465)'
                     )
-                context = self._ssl_context or ssl.create_default_context()
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if self._username is not None:

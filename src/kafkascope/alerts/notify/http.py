@@ -1,9 +1,17 @@
 """The HTTP POST that the webhook and Slack notifiers share, and how its failures are
-classified (retryable or not) into :class:`~kafkascope.errors.NotifyError`."""
+classified (retryable or not) into :class:`~kafkascope.errors.NotifyError`.
+
+A receiver's URL is a secret (tokens ride in its user info, path and query), so every
+text that names one shows only its origin, ``scheme://host[:port]`` (:func:`public_url`).
+That includes httpx's own ``HTTP Request: POST <url>`` log line: importing this module
+installs a filter on the ``httpx`` logger that cuts each URL in it down to its origin.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import socket
 import ssl
 from collections.abc import Mapping
@@ -23,7 +31,7 @@ _USER_AGENT = "kafkascope-notifier/1"
 
 def parse_url(url: str, what: str, shown: str) -> httpx.URL:
     """``url`` as an absolute http(s) URL, or ValueError naming ``shown`` (never the URL
-    itself when it is a secret)."""
+    itself: it is a secret)."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
@@ -34,9 +42,30 @@ def parse_url(url: str, what: str, shown: str) -> httpx.URL:
 
 
 def public_url(url: httpx.URL) -> str:
-    """Scheme, host, port and path: no user info, no query (they often hold tokens)."""
+    """Scheme, host and port: no user info, path or query (any of them may hold a token)."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
     port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}{url.path}"
+    return f"{url.scheme}://{host}{port}"
+
+
+class _OriginsOnly(logging.Filter):
+    """Rewrites the ``httpx.URL`` arguments of a log record to their origin."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                public_url(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _OriginsOnly) for f in logger.filters):
+        logger.addFilter(_OriginsOnly())
+
+
+_install_log_filter()
 
 
 def _answer(response: httpx.Response) -> str:
@@ -81,6 +110,9 @@ def post_json(
         ) from None
     except httpx.TransportError as e:
         raise fail(f"cannot deliver: {_transport_reason(e)}; will retry", True) from None
+    except httpx.HTTPError as e:
+        # Anything else httpx raises (its messages may quote the URL): the type alone.
+        raise fail(f"cannot deliver: {type(e).__name__}; will retry", True) from None
     code = response.status_code
     answer = _answer(response)
     if 200 <= code < 300:
@@ -88,8 +120,11 @@ def post_json(
     if code >= 500 or code in _RETRYABLE_STATUS:
         raise fail(f"receiver answered {answer}; will retry", True)
     if 300 <= code < 400:
-        where = response.headers.get("location", "")
-        shown = public_url(httpx.URL(where)) if "://" in where else "elsewhere"
+        shown = "elsewhere"
+        with contextlib.suppress(httpx.InvalidURL, ValueError):
+            location = httpx.URL(response.headers.get("location", ""))
+            if location.scheme and location.host:
+                shown = public_url(location)
         raise fail(
             f"receiver answered {answer}, redirecting to {shown}. Fix: configure the final URL",
             False,

@@ -7,7 +7,7 @@ from typing import Any
 
 from kafkascope.alerts.alert import Notification
 from kafkascope.alerts.notify.base import Scrubber, cluster_of, headline, iso, one_line
-from kafkascope.alerts.notify.http import parse_url, post_json
+from kafkascope.alerts.notify.http import parse_url, post_json, public_url
 from kafkascope.model import Severity
 
 __all__ = ["SlackNotifier", "slack_body"]
@@ -88,7 +88,7 @@ class SlackNotifier:
             raise ValueError(f"slack timeout must be > 0 seconds, got {timeout}")
         self._scrub = Scrubber([webhook_url])
         self._url = parse_url(webhook_url, "slack receiver", "the webhook URL (not shown)")
-        self.target = f"slack webhook at {self._url.host}"
+        self.target = f"slack webhook at {public_url(self._url)}"
         self._timeout = timeout
         self._verify = verify
 

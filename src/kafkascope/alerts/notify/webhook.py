@@ -47,6 +47,7 @@ class WebhookNotifier:
 
     Also sends ``Idempotency-Key`` and ``X-Kafkascope-Notification-Id`` headers holding the
     notification id. Redirects are not followed (a POST that is redirected is a wrong URL).
+    The URL is a secret like the headers: messages name only its scheme, host and port.
     """
 
     def __init__(
@@ -60,8 +61,8 @@ class WebhookNotifier:
         if not timeout > 0:
             raise ValueError(f"webhook timeout must be > 0 seconds, got {timeout}")
         self._headers = dict(headers or {})
-        self._scrub = Scrubber(self._headers.values())
-        self._url = parse_url(url, "webhook receiver", repr(self._scrub(url)))
+        self._scrub = Scrubber([url, *self._headers.values()])
+        self._url = parse_url(url, "webhook receiver", "the URL (not shown: it is a secret)")
         self.target = f"webhook {public_url(self._url)}"
         self._timeout = timeout
         self._verify = verify
