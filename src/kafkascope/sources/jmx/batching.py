@@ -2,13 +2,12 @@
 
 What :class:`~kafkascope.sources.jmx.reader.TargetReader` needs from a connection
 (:class:`MBeanServer`), and the connection it uses by default
-(:class:`BatchingJmxConnection`), which reads ``BATCH`` MBeans per hand-off on the shared
-``BATCH_POOL`` (bench/jmx_scrape has the figures).
+(:class:`BatchingJmxConnection`), which reads ``BATCH`` MBeans per hand-off; readers wait
+for batches on ``BATCH_POOL`` (bench/jmx_scrape has the figures).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -21,6 +20,7 @@ from kafkascope.sources.jmx.connection import (
     _to_python,
 )
 from kafkascope.sources.jmx.object_name import parse_object_name
+from kafkascope.sources.jmx.threads import CachedThreads
 
 T = TypeVar("T")
 
@@ -106,8 +106,8 @@ class BatchingJmxConnection(JmxConnection):
     key table through JNI. Both retry once on a fresh connection when RMI reused a socket
     the target had closed (see :meth:`_once_more`)."""
 
-    def __init__(self, endpoint: JmxEndpoint, timeout: float = 5.0) -> None:
-        super().__init__(endpoint, timeout)
+    def __init__(self, endpoint: JmxEndpoint, timeout: float = 5.0, max_in_flight: int = 1) -> None:
+        super().__init__(endpoint, timeout, max_in_flight)
         self._jnames: dict[str, Any] = {}
         self._jattrs: dict[tuple[str, ...], Any] = {}
         self._classes: _Java | None = None
@@ -197,6 +197,7 @@ class BatchingJmxConnection(JmxConnection):
 BATCH = 32
 # Where batches wait for their answers, so the reader can map one batch while the next
 # is read (and, with TargetReader.parallel > 1, send several: RMI runs concurrent calls on
-# one connection over parallel sockets). Each batch is bounded by the connection's
-# timeout; with JmxCollector's 8 workers and parallel=1 at most 8 are busy.
-BATCH_POOL = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="jmx-batch")
+# one connection over parallel sockets). Each wait is bounded by the connection's timeout,
+# and threads are not shared through a queue, so a slow target's batch never holds back
+# another target's.
+BATCH_POOL = CachedThreads("jmx-batch")

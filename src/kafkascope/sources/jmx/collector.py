@@ -1,8 +1,12 @@
 """Many targets collected in parallel, with their freshness.
 
-A small thread pool reads the targets in parallel; each read is bounded by ``timeout`` per
-call and ``budget`` per target, so a frozen JVM (SIGSTOP) costs its own slot that long and
-never delays the others. Failures back off exponentially. The collector keeps freshness:
+A small thread pool reads the targets in parallel, those that answered last time first;
+each read is bounded by ``timeout`` per call and ``budget`` per target, so a frozen JVM
+(SIGSTOP) costs its own slot that long and never delays the others. Targets that are failing
+are retried on threads of their own (:mod:`~kafkascope.sources.jmx.threads`), not in that
+pool: a retry mostly waits for a connect to time out, and however many hosts are dead, they
+neither take a healthy target's worker nor make a cycle last one timeout per wave of them.
+Failures back off exponentially. The collector keeps freshness:
 per target the last attempt, success and error; per client first and last seen — the
 field notes' "update time", which the liveness evaluator joins with group membership.
 
@@ -16,6 +20,7 @@ is the same for the three.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +34,7 @@ from kafkascope.sources.jmx.bulk import BulkTargetReader, Source
 from kafkascope.sources.jmx.catalog import Catalog, default_catalog
 from kafkascope.sources.jmx.connection import JmxEndpoint
 from kafkascope.sources.jmx.reader import Identity, Reading, SourceReader, TargetReader
+from kafkascope.sources.jmx.threads import CachedThreads
 
 __all__ = [
     "Backoff",
@@ -167,6 +173,7 @@ class JmxCollector:
         self.backoff = backoff or Backoff()
         self.clock = clock or SystemClock()
         self._pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="collect")
+        self._retries = CachedThreads("collect-retry")
         self._lock = threading.Lock()
         self._targets: dict[str, _TargetState] = {}
         self._clients: dict[tuple[str, str, str], ClientFreshness] = {}
@@ -255,7 +262,8 @@ class JmxCollector:
         caller's thread as each target finishes, so fast targets are stored before a
         frozen one has timed out."""
         with self._lock:
-            states = list(self._targets.values())
+            # Those that answered last time first, then the new ones: the pool is FIFO.
+            states = sorted(self._targets.values(), key=lambda s: s.freshness.last_success is None)
         now = self.clock.now()
         results: list[CollectResult] = []
         futures: dict[cf.Future[CollectResult], _TargetState] = {}
@@ -267,7 +275,9 @@ class JmxCollector:
                     on_result(skipped)
                 continue
             state.busy = True
-            futures[self._pool.submit(self._run, state)] = state
+            run = functools.partial(self._run, state)
+            lane = self._retries.submit if state.freshness.failing else self._pool.submit
+            futures[lane(run)] = state
         bound = self.timeout + self.budget + 2.0  # each read is bounded; this is a backstop
         try:
             for fut in cf.as_completed(futures, timeout=bound):
@@ -367,3 +377,4 @@ class JmxCollector:
         for s in states:
             s.reader.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._retries.close()

@@ -17,6 +17,7 @@ MBeans another source read in bulk (Jolokia, jmx_exporter), so all sources agree
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -216,7 +217,9 @@ class TargetReader:
         self.names_ttl = names_ttl
         self.clock = clock or SystemClock()
         self.parallel = max(1, parallel)
-        self._conn: MBeanServer = connection or BatchingJmxConnection(endpoint, timeout=timeout)
+        self._conn: MBeanServer = connection or BatchingJmxConnection(
+            endpoint, timeout=timeout, max_in_flight=self.parallel
+        )
         self._identity: Identity | None = None
         self._plan: list[_Bean] = []
         self._planned_at = 0.0
@@ -289,7 +292,9 @@ class TargetReader:
             nonlocal sent
             while sent < len(batches) and len(pending) < self.parallel:
                 reads = [(b.name, b.attributes) for b in batches[sent]]
-                pending.append(BATCH_POOL.submit(conn.get_attributes_many, reads))
+                pending.append(
+                    BATCH_POOL.submit(functools.partial(conn.get_attributes_many, reads))
+                )
                 sent += 1
 
         try:
