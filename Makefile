@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
 
-.PHONY: demo test lint typecheck unit integration setup kafka-jars system-deps demo-down clean
+.PHONY: demo test lint typecheck unit integration setup kafka-jars console-assets system-deps demo-down clean
 
 demo: setup
 	@$(BIN)/python -m kafkascope.cli.demo --dir "$(SANDBOX_DIR)"
@@ -30,7 +30,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-setup: system-deps $(STAMPS)/venv kafka-jars
+setup: system-deps $(STAMPS)/venv kafka-jars console-assets
 
 # Java 17+ and Maven, from Debian's packages when missing (the machine's user is root).
 system-deps:
@@ -38,6 +38,12 @@ system-deps:
 	  echo "installing a JDK and Maven with apt-get"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q openjdk-17-jdk-headless maven; }
+	@# The console's browser tests drive Debian's Chromium (Playwright cannot download its
+	@# own), and npm fetches the console's front-end packages.
+	@command -v chromium >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing chromium and npm with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium npm; }
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -55,5 +61,17 @@ $(STAMPS)/kafka-jars: kafka/pom.xml
 	mvn -B -q -f kafka/pom.xml package
 	@touch $@
 
+# The web console's front-end packages (htmx, uPlot; axe-core for its tests) from the npm
+# registry into build/console-assets (git-ignored; ~/.npm caches them). Served by 'serve'
+# itself: no CDN at run time.
+CONSOLE_ASSETS := build/console-assets
+console-assets: $(STAMPS)/console-assets
+
+$(STAMPS)/console-assets: src/kafkascope/api/console/package.json
+	@mkdir -p $(STAMPS) $(CONSOLE_ASSETS)
+	cp $< $(CONSOLE_ASSETS)/package.json
+	npm install --prefix $(CONSOLE_ASSETS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 clean:
-	rm -rf $(STAMPS) kafka/lib kafka/target .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(STAMPS) kafka/lib kafka/target build .pytest_cache .mypy_cache .ruff_cache

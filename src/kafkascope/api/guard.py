@@ -37,6 +37,14 @@ PUBLIC_PATHS = frozenset(
     {"/api/v1/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 _ACCESS_KEY = "kafkascope.access"
+#: The web console's path: it signs browsers in with a session cookie and decides access
+#: itself (``api/console/web.py``), so the guard leaves it (and ``/``, a redirect to it)
+#: alone. The body cap still applies.
+CONSOLE_PREFIX = "/ui"
+
+
+def is_console(path: str) -> bool:
+    return path == "/" or path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,8 @@ class Guard:
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         access = self.tokens.access(presented_token(headers))
-        refused = denial(self.tokens, scope["method"], scope["path"], access)
+        path = scope["path"]
+        refused = None if is_console(path) else denial(self.tokens, scope["method"], path, access)
         if refused is not None:
             await reply(send, *refused)
             return

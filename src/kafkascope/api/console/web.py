@@ -1,0 +1,290 @@
+"""The console's app: the gate every route passes, templates, assets, and the mount.
+
+The console is a sub-app under ``/ui`` (``/`` redirects there) of the API's app, so it
+shares its listen address and its tokens. The API's :class:`~kafkascope.api.guard.Guard`
+leaves ``/ui`` to the console (a browser sends a cookie there, not a bearer header), and
+the console's own gate, :func:`gate`, is an app-wide dependency: a route added later is
+covered without anyone remembering to. It signs in (a session cookie), refuses every
+method but GET/HEAD without an admin session (sign-in and sign-out aside), and checks a
+CSRF token and the ``Origin`` on every POST.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote
+
+import jinja2
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
+
+from kafkascope.api.console import tables
+from kafkascope.api.console.session import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Session,
+    Sessions,
+    same_token,
+)
+from kafkascope.api.guard import CONSOLE_PREFIX, Access, Tokens
+
+if TYPE_CHECKING:
+    from kafkascope.api.app import Backend
+
+HERE = Path(__file__).resolve().parent
+#: Where ``make setup`` puts the npm packages (git-ignored); KAFKASCOPE_CONSOLE_ASSETS
+#: points elsewhere (an installed copy, an air-gapped mirror).
+DEFAULT_VENDOR = HERE.parents[3] / "build" / "console-assets" / "node_modules"
+VENDOR_FILES = {
+    "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
+    "uPlot.iife.min.js": ("uplot", "dist/uPlot.iife.min.js"),
+    "uPlot.min.css": ("uplot", "dist/uPlot.min.css"),
+}
+OWN_FILES = ("console.js", "console.css")
+PUBLIC = ("/signin", "/assets/")
+MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+
+def vendor_dir() -> Path:
+    return Path(os.environ.get("KAFKASCOPE_CONSOLE_ASSETS") or DEFAULT_VENDOR)
+
+
+def missing_assets() -> list[str]:
+    """The npm files that are not there (the console says so instead of failing)."""
+    root = vendor_dir()
+    return [name for name, (pkg, rel) in VENDOR_FILES.items() if not (root / pkg / rel).is_file()]
+
+
+@dataclass
+class Viewer:
+    """Who is looking: what they may do, their CSRF token, whether they signed in."""
+
+    access: Access
+    csrf: str
+    signed_in: bool
+    new_csrf_cookie: bool = False
+
+    @property
+    def admin(self) -> bool:
+        return self.access == "admin"
+
+
+class Redirect(Exception):
+    """Raised by the gate to send a browser to the sign-in page."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+def sub_path(request: Request) -> str:
+    """The path inside the console (``/groups``), whatever the mount."""
+    path = request.url.path
+    return path[len(CONSOLE_PREFIX) :] if path.startswith(CONSOLE_PREFIX) else path
+
+
+def expected_origin(request: Request) -> str:
+    host = request.headers.get("host", "")
+    return f"{request.url.scheme}://{host}"
+
+
+def form_of(body: bytes) -> dict[str, str]:
+    """An urlencoded form (the console posts nothing else; no multipart)."""
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "the form could not be read as UTF-8 urlencoded") from None
+
+
+def make_gate(sessions: Sessions) -> Any:
+    async def gate(request: Request) -> Viewer:
+        """Sign-in, access and CSRF for every console route (an app-wide dependency)."""
+        path = sub_path(request)
+        public = any(path.startswith(p) for p in PUBLIC)
+        session: Session | None = sessions.get(request.cookies.get(SESSION_COOKIE))
+        cookie_csrf = request.cookies.get(CSRF_COOKIE)
+        if session is not None:
+            viewer = Viewer(session.access, session.csrf, True)
+        elif not sessions.required:
+            viewer = Viewer("admin", cookie_csrf or "", False)
+        else:
+            viewer = Viewer("none", cookie_csrf or "", False)
+        if not viewer.csrf:
+            viewer.csrf, viewer.new_csrf_cookie = secrets.token_urlsafe(24), True
+        request.state.viewer = viewer
+        if viewer.access == "none" and not public:
+            if request.method in ("GET", "HEAD"):
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                raise Redirect(f"{CONSOLE_PREFIX}/signin?next={quote(target, safe='')}")
+            raise HTTPException(401, "sign in first")
+        if request.method in ("GET", "HEAD"):
+            return viewer
+        origin = request.headers.get("origin")
+        if origin is not None and origin != expected_origin(request):
+            raise HTTPException(403, "cross-site request refused (Origin does not match)")
+        form = form_of(await request.body())
+        request.state.form = form
+        presented = request.headers.get(CSRF_HEADER) or form.get("csrf")
+        if not same_token(presented, viewer.csrf if not viewer.new_csrf_cookie else None):
+            raise HTTPException(403, "the form expired or came from elsewhere: reload the page")
+        if path not in ("/signin", "/signout") and not viewer.admin:
+            raise HTTPException(403, "an admin token is required for this")
+        return viewer
+
+    return gate
+
+
+class Renderer:
+    """Jinja2 templates (autoescaped); a request from htmx gets the ``live`` block only."""
+
+    def __init__(self) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(look=tables.STATUS_LOOK, link=tables.link, prefix=CONSOLE_PREFIX)
+        self.env.filters.update(ago=ago, num=num, secs=secs, clock=clock)
+        # The macros are globals, so a page's ``live`` block renders on its own too.
+        macros = self.env.get_template("_macros.html").make_module()
+        for name in ("badge", "th", "chart", "ranges_nav"):
+            self.env.globals[name] = getattr(macros, name)
+
+    def page(
+        self, request: Request, name: str, context: Mapping[str, Any], status: int = 200
+    ) -> HTMLResponse:
+        viewer: Viewer = request.state.viewer
+        template = self.env.get_template(name)
+        ctx = {"viewer": viewer, "request": request, "now": time.time(), **context}
+        if request.headers.get("hx-request") and "live" in template.blocks:
+            body = "".join(template.blocks["live"](template.new_context(ctx)))
+        else:
+            ctx["missing_assets"] = missing_assets()
+            body = template.render(ctx)
+        response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+        remember_csrf(request, response)
+        return response
+
+
+def remember_csrf(request: Request, response: Response) -> None:
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    if viewer is not None and viewer.new_csrf_cookie:
+        response.set_cookie(
+            CSRF_COOKIE,
+            viewer.csrf,
+            httponly=True,
+            samesite="strict",
+            path=CONSOLE_PREFIX,
+            secure=request.url.scheme == "https",
+        )
+
+
+def ago(t: float | None, now: float | None = None) -> str:
+    if t is None:
+        return "never"
+    d = max(0.0, (now or time.time()) - t)
+    if d < 90:
+        return f"{d:.0f} s ago"
+    if d < 5400:
+        return f"{d / 60:.0f} min ago"
+    if d < 172800:
+        return f"{d / 3600:.1f} h ago"
+    return f"{d / 86400:.0f} d ago"
+
+
+def num(v: float | None, digits: int = 0) -> str:
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def secs(v: float | None) -> str:
+    if v is None:
+        return "–"
+    if v < 120:
+        return f"{v:.1f} s"
+    if v < 7200:
+        return f"{v / 60:.1f} min"
+    return f"{v / 3600:.1f} h"
+
+
+def clock(t: float | None) -> str:
+    if t is None:
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def console_app(backend: Backend) -> FastAPI:
+    """The console as an app of its own, mounted under ``/ui`` by :func:`mount_console`."""
+    from kafkascope.api.console import pages
+
+    sessions = Sessions(Tokens.of(backend.read_tokens, backend.admin_tokens))
+    gate = make_gate(sessions)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate)])
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    renderer = Renderer()
+
+    @app.exception_handler(Redirect)
+    async def to_signin(request: Request, exc: Redirect) -> Response:
+        return RedirectResponse(exc.location, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        if not hasattr(request.state, "viewer"):
+            request.state.viewer = Viewer("none", "", False)
+        return renderer.page(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.detail},
+            status=exc.status_code,
+        )
+
+    @app.get("/assets/{name}")
+    def asset(name: str) -> Response:
+        if name in VENDOR_FILES:
+            pkg, rel = VENDOR_FILES[name]
+            path = vendor_dir() / pkg / rel
+        elif name in OWN_FILES:
+            path = HERE / "static" / name
+        else:
+            raise HTTPException(404, f"no asset '{name}'")
+        if not path.is_file():
+            raise HTTPException(
+                503, f"console asset {name} is not built. Fix: run 'make setup' (npm fetches it)"
+            )
+        return Response(
+            path.read_bytes(),
+            media_type=MEDIA[path.suffix],
+            headers={"cache-control": "max-age=3600", "x-content-type-options": "nosniff"},
+        )
+
+    pages.register(app, backend, sessions, renderer)
+    return app
+
+
+def mount_console(app: FastAPI, backend: Backend) -> None:
+    """Serve the console under ``/ui`` of ``app``, and send ``/`` there."""
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{CONSOLE_PREFIX}/", status_code=307)
+
+    app.mount(CONSOLE_PREFIX, console_app(backend))
