@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from kafkascope import __version__
 from kafkascope.api import views
+from kafkascope.api.burrow import mount_burrow
 from kafkascope.api.console import mount_console
 from kafkascope.api.guard import DEFAULT_MAX_BODY, Guard, Tokens, access_of, may_read
 from kafkascope.api.metrics import CONTENT_TYPE, AlertCounts, render
@@ -324,4 +325,5 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         return Response(render(backend.live, counts), media_type=CONTENT_TYPE)
 
     mount_console(app, backend)  # the web console under /ui (api/console/), '/' redirects there
+    mount_burrow(app, backend)  # Burrow's /v3/kafka API, in front of the guard (api/burrow.py)
     return app

@@ -85,6 +85,13 @@ class ServiceConfig(Settings):
         "configured, so that anyone who can reach it can read everything and change "
         "silences and acknowledgements. Only for a network you trust entirely.",
     )
+    burrow_unauthenticated_on_loopback: bool = Field(
+        default=False,
+        description="Serve Burrow's read endpoints (`GET /v3/kafka/...`) without a token "
+        "to a request that arrives on a loopback address from a loopback address, for "
+        "Burrow clients that cannot send one (burrow_exporter, burrow-dashboard, BurrowUI). "
+        "Every other endpoint, and any request from elsewhere, still needs a token.",
+    )
     max_request_body: int = Field(
         default=1 << 20,
         ge=1024,

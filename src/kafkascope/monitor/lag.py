@@ -542,6 +542,7 @@ class LagMonitor:
                 last_member_seen=seen.last_member_seen,
                 expired=group_expired(seen, windows, len(members), now, cfg.expire_group_after),
                 end_offsets=ends,
+                windows=windows,
             )
         return LagReport(self.cluster, now, out)
 

@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafkascope.evaluate.lag import GroupVerdict, OffsetPoint, PartitionVerdict, evaluate_group
+from kafkascope.evaluate.lag import (
+    GroupVerdict,
+    OffsetPoint,
+    PartitionVerdict,
+    PartitionWindow,
+    evaluate_group,
+)
 from kafkascope.model import Liveness, Status, TopicPartitionKey
 from kafkascope.monitor.clients import ClientReport, ClientVerdictRow
 from kafkascope.sources.kafka.values import GroupMember, GroupState, GroupType
@@ -80,7 +86,8 @@ class GroupReport:
     the lag verdict. ``lag_seconds`` is the worst partition's; ``end_offsets`` the latest log
     end of each of its partitions. ``first_seen``/``last_seen`` are None only for a group
     the monitor never saw (status NOTFOUND). ``member_problems`` are its consumers in
-    trouble per the client monitor (set by :meth:`LagReport.with_members`)."""
+    trouble per the client monitor (set by :meth:`LagReport.with_members`); ``windows``
+    the partition windows judged (empty for a NOTFOUND report)."""
 
     group: str
     state: GroupState
@@ -95,6 +102,9 @@ class GroupReport:
     expired: bool
     end_offsets: Mapping[TopicPartitionKey, int] = field(default_factory=dict)
     member_problems: tuple[MemberProblem, ...] = ()
+    #: The windows the verdict was judged from (each partition's committed offsets, oldest
+    #: first): what Burrow's consumer detail serves (``api/burrow.py``).
+    windows: tuple[PartitionWindow, ...] = ()
 
     @property
     def status(self) -> Status:
