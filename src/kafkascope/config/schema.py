@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -181,11 +181,72 @@ class JmxConfig(Settings):
     registry_ssl: bool = Field(
         default=False,
         description="The RMI registry is TLS too (`jmxremote.registry.ssl`); `source` = `jmx` "
-        "only.",
+        "only. Usually false: `ssl` = true alone secures the RMI connection.",
+    )
+    truststore: ResolvedPath | None = Field(
+        default=None,
+        description="For `ssl`: a truststore (PKCS12 or JKS) holding the JMX agents' "
+        "certificates or the CA that signed them; unset: the JDK's default trust (cacerts). "
+        "As the JDK's own JMX client, the certificate is checked, the host name is not. "
+        "Used for the brokers and the clients.",
+    )
+    truststore_password: Secret | None = Field(
+        default=None, description="The truststore's password."
+    )
+    truststore_type: Literal["PKCS12", "JKS"] = Field(
+        default="PKCS12", description="`PKCS12` or `JKS`."
+    )
+    keystore: ResolvedPath | None = Field(
+        default=None,
+        description="For agents that require client certificates "
+        "(`jmxremote.ssl.need.client.auth`): a keystore (PKCS12 or JKS) with kafkascope's key "
+        "and certificate; the key's password must be the keystore's.",
+    )
+    keystore_password: Secret | None = Field(
+        default=None, description="The keystore's password (also its key's)."
+    )
+    keystore_type: Literal["PKCS12", "JKS"] = Field(
+        default="PKCS12", description="`PKCS12` or `JKS`."
     )
     clients: JmxClientsConfig = Field(
         default_factory=JmxClientsConfig, description="Client JMX endpoints."
     )
+
+    @field_validator("truststore", "keystore", mode="after")
+    @classmethod
+    def _store_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = resolve_path(value, info)
+        if not path.is_file():
+            make = (
+                f"; make one with: keytool -importcert -file AGENT.crt -keystore {path.name} "
+                "-storetype PKCS12"
+                if info.field_name == "truststore"
+                else ""
+            )
+            raise problem(
+                f"{info.field_name} {path} does not exist (or is not a file)",
+                f"correct the path{make}",
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _tls_settings(self) -> JmxConfig:
+        for store in ("truststore", "keystore"):
+            if getattr(self, store) is not None and not (self.ssl or self.registry_ssl):
+                raise problem(
+                    f"{store} is set but ssl = false, so it would not be used",
+                    "set ssl = true (the agent runs com.sun.management.jmxremote.ssl=true)",
+                    store,
+                )
+        if self.keystore is not None and self.keystore_password is None:
+            raise problem(
+                "a keystore is set but no keystore_password: its key cannot be opened",
+                'add keystore_password_file = "/path" or keystore_password = "env:NAME"',
+                "keystore_password",
+            )
+        return self
 
     @model_validator(mode="after")
     def _credentials_pair(self) -> JmxConfig:

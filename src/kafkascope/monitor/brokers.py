@@ -18,6 +18,7 @@ from kafkascope.errors import KafkascopeError
 from kafkascope.model import Sample
 from kafkascope.sources.jmx.broker_targets import BrokerNode, plan_broker_targets
 from kafkascope.sources.jmx.collector import CollectResult, JmxCollector, TargetFreshness
+from kafkascope.sources.jmx.connection import JmxTls
 from kafkascope.sources.kafka.admin import KafkaAdmin, TopicInfo
 from kafkascope.sources.kafka.worker import IsolatedAdmin
 
@@ -182,6 +183,7 @@ class BrokerMonitor:
                 password=password,
                 ssl=jmx.ssl,
                 registry_ssl=jmx.registry_ssl,
+                tls=JmxTls.of(jmx),
             )
         except KafkascopeError as e:
             log.warning("cluster %s broker JMX targets: %s", self.cfg.name, e)

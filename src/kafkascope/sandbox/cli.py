@@ -41,9 +41,19 @@ def up(
         typer.Option("--workload/--no-workload", help="Start the demo producers and consumers."),
     ] = True,
     broker_heap: Annotated[str, typer.Option("--broker-heap", help="-Xmx of each node.")] = "512m",
+    jmx_tls: Annotated[
+        bool,
+        typer.Option(
+            "--jmx-tls",
+            help="Every JVM's JMX over TLS with a password (a self-signed certificate made "
+            "now); kafkascope.toml gets the truststore and the login.",
+        ),
+    ] = False,
 ) -> None:
     """Format KRaft storage and start the cluster; return when it is ready."""
-    state = cluster.up(directory, brokers=brokers, workload=workload, broker_heap=broker_heap)
+    state = cluster.up(
+        directory, brokers=brokers, workload=workload, broker_heap=broker_heap, secure_jmx=jmx_tls
+    )
     typer.echo(json.dumps(state.to_json() | {"processes": cluster.status(directory)}, indent=2))
     typer.echo(
         f"sandbox ready in {state.startup_seconds} s; bootstrap {state.bootstrap}; "

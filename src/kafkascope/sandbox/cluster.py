@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kafkascope.errors import SandboxError
-from kafkascope.sandbox import jars, probe, procs
+from kafkascope.sandbox import jars, jmx_tls, probe, procs
 from kafkascope.sandbox.jvm import java_argv
 from kafkascope.sandbox.state import Proc, SandboxState, load, locked, save, state_path
 from kafkascope.sandbox.workload import (
@@ -90,9 +90,13 @@ def up(
     broker_heap: str = "512m",
     lib_dir: Path | None = None,
     agents: Sequence[str] = (),
+    secure_jmx: bool = False,
 ) -> SandboxState:
     """Format and start a KRaft cluster of ``brokers`` combined broker+controller nodes,
     then the demo workload; return only when all of it is ready.
+
+    ``secure_jmx``: every JVM's JMX (nodes and clients) uses TLS and a password, made at
+    start (:mod:`kafkascope.sandbox.jmx_tls`); ``kafkascope.toml`` is written to match.
 
     ``agents``: extra JVM flags for every node, meant for ``-javaagent:JAR=OPTIONS`` (the
     Jolokia and jmx_exporter agents the alternate sources are tested against). An agent
@@ -112,14 +116,18 @@ def up(
                 )
         _clear_previous(directory)
         java = jars.java_bin()
+        if secure_jmx:
+            jmx_tls.make(directory, java)
+        secure = jmx_tls.agent_flags(directory) if secure_jmx else None
         lib = jars.ensure_jars(lib_dir)
         cp = jars.kafka_classpath(lib)
         t0 = time.monotonic()
         marker = f"-Dkafkascope.sandbox={directory}"
         ids = list(range(1, brokers + 1))
-        flat = procs.free_ports(3 * brokers)
-        ports = {i: (flat[3 * k], flat[3 * k + 1]) for k, i in enumerate(ids)}
-        jmx_ports = {i: flat[3 * k + 2] for k, i in enumerate(ids)}
+        flat = procs.free_ports(4 * brokers)
+        ports = {i: (flat[4 * k], flat[4 * k + 1]) for k, i in enumerate(ids)}
+        jmx_ports = {i: flat[4 * k + 2] for k, i in enumerate(ids)}
+        rmi_ports = {i: flat[4 * k + 3] if secure_jmx else None for k, i in enumerate(ids)}
         state = SandboxState(
             dir=str(directory),
             marker=marker,
@@ -128,6 +136,7 @@ def up(
             kafka_version=jars.KAFKA_VERSION,
             lib_dir=str(lib),
             started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            jmx_tls=secure_jmx,
         )
 
         # Format every node's storage in parallel (one short JVM each).
@@ -166,6 +175,8 @@ def up(
                 heap=broker_heap,
                 client=False,
                 extra=[f"-Xms{broker_heap}", *agents],
+                jmx_secure=secure,
+                jmx_rmi_port=rmi_ports[node],
             )
             return Proc(
                 name=f"node-{node}",
@@ -208,6 +219,7 @@ def _clear_previous(directory: Path) -> None:
     for child in directory.glob("node-*"):
         shutil.rmtree(child, ignore_errors=True)
     shutil.rmtree(directory / "clients", ignore_errors=True)
+    shutil.rmtree(jmx_tls.files(directory).root, ignore_errors=True)
 
 
 def _has_logged(log: Path) -> bool:
@@ -275,7 +287,7 @@ def _client_name(state: SandboxState, spec: ClientSpec) -> str:
 def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> Proc:
     directory = Path(state.dir)
     name = _client_name(state, spec)
-    jmx_port = procs.free_port()
+    jmx_port, rmi_port = procs.free_ports(2)
     log = directory / "clients" / f"{name}.log"
     config = directory / "clients" / f"{name}.properties"
     config.parent.mkdir(parents=True, exist_ok=True)
@@ -298,6 +310,8 @@ def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> 
         log_file=log,
         heap="128m",
         client=True,
+        jmx_secure=jmx_tls.agent_flags(directory) if state.jmx_tls else None,
+        jmx_rmi_port=rmi_port if state.jmx_tls else None,
     )
     drain: int | None = None
     if producer:
@@ -510,6 +524,18 @@ def write_service_files(state: SandboxState) -> None:
     broker_jmx = "\n".join(
         f"{q(p.node_id)} = {q(p.jmx)}" for p in state.processes if p.node_id is not None
     )
+    secure = ""
+    if state.jmx_tls:
+        f = jmx_tls.files(directory)
+        secure = (
+            "# Every JVM's JMX uses TLS (registry plain) and a password: sandbox up --jmx-tls.\n"
+            "[clusters.jmx]\n"
+            f"username = {q(jmx_tls.USERNAME)}\n"
+            f"password_file = {q(f.monitor_password)}\n"
+            "ssl = true\n"
+            f"truststore = {q(f.truststore)}\n"
+            f"truststore_password_file = {q(f.truststore_password)}\n\n"
+        )
     tmp = directory / "kafkascope.toml.tmp"
     tmp.write_text(
         "# Written by 'kafkascope sandbox up' for this sandbox; the schema is\n"
@@ -521,6 +547,7 @@ def write_service_files(state: SandboxState) -> None:
         f"bootstrap = {q(state.bootstrap)}\n"
         "# Faster than the 5 s default, for a lively demo.\n"
         'client_interval = "2s"\n\n'
+        f"{secure}"
         "# Every node's own JMX port (brokers and controllers), by node id.\n"
         "[clusters.jmx.brokers]\n"
         f"{broker_jmx}\n\n"

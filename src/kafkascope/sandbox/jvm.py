@@ -9,14 +9,24 @@ from pathlib import Path
 LOG4J2 = Path(__file__).with_name("log4j2.xml")
 
 
-def jmx_flags(port: int) -> list[str]:
+def jmx_flags(port: int, secure: list[str] | None = None, rmi_port: int | None = None) -> list[str]:
+    """JMX on ``port``: open, or with ``secure``'s flags (TLS and a password, see
+    :func:`kafkascope.sandbox.jmx_tls.agent_flags`). The RMI server shares the registry's
+    port unless ``rmi_port`` is given; a TLS agent with a plain registry needs its own
+    (two socket factories cannot share one port: "Port already in use")."""
     return [
         f"-Dcom.sun.management.jmxremote.port={port}",
-        f"-Dcom.sun.management.jmxremote.rmi.port={port}",
+        f"-Dcom.sun.management.jmxremote.rmi.port={rmi_port or port}",
         "-Dcom.sun.management.jmxremote.host=127.0.0.1",
         "-Djava.rmi.server.hostname=127.0.0.1",
-        "-Dcom.sun.management.jmxremote.authenticate=false",
-        "-Dcom.sun.management.jmxremote.ssl=false",
+        *(
+            secure
+            if secure is not None
+            else [
+                "-Dcom.sun.management.jmxremote.authenticate=false",
+                "-Dcom.sun.management.jmxremote.ssl=false",
+            ]
+        ),
         "-Dcom.sun.management.jmxremote.local.only=false",
     ]
 
@@ -33,6 +43,8 @@ def java_argv(
     heap: str,
     client: bool,
     extra: list[str] | None = None,
+    jmx_secure: list[str] | None = None,
+    jmx_rmi_port: int | None = None,
 ) -> list[str]:
     """A JVM command line. Clients use the small, quick-starting settings (C1 only, serial
     GC) so a whole workload fits two cores; brokers keep Kafka's G1 defaults."""
@@ -49,7 +61,7 @@ def java_argv(
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={LOG4J2}",
         f"-Dkafkascope.logfile={log_file}",
-        *(jmx_flags(jmx_port) if jmx_port is not None else []),
+        *(jmx_flags(jmx_port, jmx_secure, jmx_rmi_port) if jmx_port is not None else []),
         *(extra or []),
         "-cp",
         classpath,

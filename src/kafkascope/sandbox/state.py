@@ -54,6 +54,7 @@ class SandboxState:
     lib_dir: str
     started_at: str = ""
     startup_seconds: float = 0.0
+    jmx_tls: bool = False  # every JVM's JMX uses TLS and a password (see jmx_tls.py)
     processes: list[Proc] = field(default_factory=list)
 
     def find(self, name: str) -> Proc:

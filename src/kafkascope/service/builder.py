@@ -21,7 +21,7 @@ from kafkascope.monitor.clients import ClientMonitor
 from kafkascope.monitor.lag import LagMonitor
 from kafkascope.sources.discovery import Discovery, parse_port_range
 from kafkascope.sources.jmx.collector import Backoff, JmxCollector
-from kafkascope.sources.jmx.connection import JmxEndpoint
+from kafkascope.sources.jmx.connection import JmxEndpoint, JmxTls
 from kafkascope.sources.kafka.worker import IsolatedAdmin
 from kafkascope.store.clients import ClientStore
 from kafkascope.store.db import Database
@@ -116,7 +116,12 @@ def client_monitor(cfg: ClusterConfig, clock: Clock, db: Database | None = None)
 
     def endpoint(target: str) -> JmxEndpoint:
         return JmxEndpoint.parse(
-            target, username=user, password=secret, ssl=jmx.ssl, registry_ssl=jmx.registry_ssl
+            target,
+            username=user,
+            password=secret,
+            ssl=jmx.ssl,
+            registry_ssl=jmx.registry_ssl,
+            tls=JmxTls.of(jmx),
         )
 
     c = jmx.clients

@@ -215,6 +215,12 @@ def map_error(
         )
         return SourceError(target, f"cannot load the JMX TLS {detail}: {hint}")
     if _has(chain, "PKIX", "certification path", "CertificateException", "certificate_unknown"):
+        if endpoint is not None and not (endpoint.ssl or endpoint.registry_ssl):
+            return AuthFailed(
+                target,
+                "this JMX agent uses TLS: set ssl = true, with a truststore holding its "
+                "certificate (the JDK's default trust does not hold it)",
+            )
         return AuthFailed(
             target,
             f"the JMX agent's TLS certificate is not trusted by {tls}: add the agent's "
@@ -233,7 +239,7 @@ def map_error(
             "firewall drops the packets (check the host and port)",
         )
     if _has(chain, "SocketTimeoutException", "Read timed out"):
-        if _has(chain, "JRMP connection establishment", "Failed to retrieve RMIServer stub"):
+        if _has(chain, "JRMP connection establishment"):
             return Timeout(
                 target,
                 f"accepted the TCP connection but did not answer within {timeout:g} s: the "
@@ -248,9 +254,7 @@ def map_error(
             "JMX connection refused: nothing listens on that port "
             "(is the process running, with -Dcom.sun.management.jmxremote.port?)",
         )
-    if (_has(chain, "NameNotFoundException") and "jmxrmi" in text) or (
-        _has(chain, "NoSuchObjectException") and "RMIServer stub" in text
-    ):
+    if _has(chain, "NotBoundException", "NameNotFoundException") and "jmxrmi" in text:
         # The RMI registry opens its port before the agent binds "jmxrmi" into it (and for
         # a moment before the registry object itself is exported), so a JVM that is still
         # starting answers this way; so does a port that is some other RMI registry. Both

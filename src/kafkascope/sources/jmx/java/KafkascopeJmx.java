@@ -9,7 +9,14 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
+import java.lang.reflect.Proxy;
+import java.rmi.NoSuchObjectException;
+import java.rmi.NotBoundException;
+import java.rmi.Remote;
+import java.rmi.registry.LocateRegistry;
+import java.rmi.registry.Registry;
 import java.rmi.server.RMISocketFactory;
+import java.rmi.server.RemoteObject;
 import java.security.KeyManagementException;
 import java.security.KeyStore;
 import java.security.Provider;
@@ -17,9 +24,11 @@ import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import javax.management.remote.JMXConnector;
-import javax.management.remote.JMXConnectorFactory;
-import javax.management.remote.JMXServiceURL;
+import javax.management.remote.rmi.RMIConnector;
+import javax.management.remote.rmi.RMIServer;
 import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
@@ -39,7 +48,7 @@ import javax.net.ssl.TrustManagerFactory;
  * timeout, a read timeout and, for TLS, the target's own truststore and keystore.
  *
  * <p>RMI opens sockets in three places, and none of them has a connect timeout of its own:
- * the registry lookup (the JNDI environment's socket factory), the connection to the RMI
+ * the registry lookup (given a factory here), the connection to the RMI
  * server of an agent without TLS (the stub carries no factory, so the process-wide
  * {@link RMISocketFactory} is used) and of an agent with TLS (the stub carries a {@code
  * javax.rmi.ssl.SslRMIClientSocketFactory}, which asks the default {@link SSLContext}). {@link
@@ -321,6 +330,30 @@ public final class KafkascopeJmx {
         return ctx.getSocketFactory();
     }
 
+    private static final Pattern ENDPOINT = Pattern.compile("endpoint:\\[(.+?):(\\d+)[,\\]]");
+
+    /**
+     * Check the agent's certificate with this connection's own trust, by a TLS handshake
+     * with the RMI server the stub names. RMI reuses a pooled connection to that address
+     * whoever asks, so without this a connection configured with another truststore
+     * would ride on one that an earlier, trusted connection opened.
+     */
+    private static void verifyTls(RMIServer stub, Route route) throws IOException {
+        Object ref = stub;
+        if (Proxy.isProxyClass(stub.getClass())) {
+            ref = Proxy.getInvocationHandler(stub);
+        }
+        if (!(ref instanceof RemoteObject)) {
+            return;
+        }
+        String text = ((RemoteObject) ref).getRef().remoteToString();
+        Matcher m = ENDPOINT.matcher(text);
+        if (!text.contains("SslRMIClientSocketFactory") || !m.find()) {
+            return; // no TLS in the stub: RMIConnector's stub check says so clearly
+        }
+        tls(m.group(1), Integer.parseInt(m.group(2)), route).close();
+    }
+
     /**
      * Connect to the JMX agent at host:port. {@code ssl}: the agent must use TLS (a stub
      * without it is refused); {@code registrySsl}: its RMI registry uses TLS too. {@code tls}
@@ -337,21 +370,36 @@ public final class KafkascopeJmx {
             int connectMs,
             int readMs)
             throws IOException {
+        Route route = new Route(connectMs, readMs, tls);
         Route previous = CURRENT.get();
-        CURRENT.set(new Route(connectMs, readMs, tls));
+        CURRENT.set(route);
         try {
             Map<String, Object> env = new HashMap<>();
             if (user != null) {
                 env.put(JMXConnector.CREDENTIALS, new String[] {user, password == null ? "" : password});
             }
-            env.put("com.sun.jndi.rmi.factory.socket", new RmiSockets(registrySsl));
             if (ssl) {
                 env.put("jmx.remote.x.check.stub", "true");
             }
-            String h = host.indexOf(':') >= 0 ? "[" + host + "]" : host;
-            JMXServiceURL url =
-                    new JMXServiceURL("service:jmx:rmi:///jndi/rmi://" + h + ":" + port + "/jmxrmi");
-            return JMXConnectorFactory.connect(url, env);
+            Registry registry = LocateRegistry.getRegistry(host, port, new RmiSockets(registrySsl));
+            Remote found;
+            try {
+                found = registry.lookup("jmxrmi");
+            } catch (NotBoundException | NoSuchObjectException e) {
+                // The registry answers before the agent is bound in it (a JVM starting).
+                throw new IOException("NotBoundException: jmxrmi is not bound in the registry", e);
+            }
+            if (!(found instanceof RMIServer)) {
+                throw new IOException("jmxrmi in the registry is a " + found.getClass().getName()
+                        + ", not a JMX RMIServer");
+            }
+            RMIServer stub = (RMIServer) found;
+            if (ssl || registrySsl) {
+                verifyTls(stub, route);
+            }
+            JMXConnector connector = new RMIConnector(stub, env);
+            connector.connect(env);
+            return connector;
         } finally {
             if (previous == null) {
                 CURRENT.remove();
