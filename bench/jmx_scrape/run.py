@@ -117,7 +117,7 @@ def worker(jmx: str) -> int:
             break
         kind, mode, parallel = words
         reader = readers[mode]
-        reader.parallel = int(parallel)
+        reader.parallel = conn.max_in_flight = int(parallel)  # the connection allows as many
         if kind == "cold":
             reader.invalidate()
         cpu0 = time.process_time()  # every thread of the process, the JVM's included
