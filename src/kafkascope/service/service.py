@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from kafkascope import __version__
 from kafkascope.alerts.runner import AlertRunner
 from kafkascope.clock import Clock, SystemClock
-from kafkascope.config import Config
+from kafkascope.config import ClusterConfig, Config
 from kafkascope.errors import ConfigError
 from kafkascope.monitor.lag_report import LagReport
 from kafkascope.monitor.live import ClusterLive, LiveState
@@ -36,6 +36,7 @@ from kafkascope.monitor.series import (
 )
 from kafkascope.scheduler import Job, Scheduler
 from kafkascope.service.builder import ClusterParts, build_cluster
+from kafkascope.sources.jmx import jvm
 from kafkascope.store.db import Database, DataDirLock
 from kafkascope.store.history import History, Retention
 
@@ -106,6 +107,15 @@ class Lifecycle:
                 part.stop()
             except Exception:
                 log.exception("stopping %s failed; going on with the rest", part.name)
+
+
+def reads_jmx(cfg: ClusterConfig) -> bool:
+    """Whether a cluster reads anything over JMX (and so needs a Java runtime): brokers
+    with ``source = "jmx"``, or any client endpoints (clients are always JMX)."""
+    jmx = cfg.jmx
+    brokers = jmx.source == "jmx" and (jmx.broker_port is not None or bool(jmx.brokers))
+    c = jmx.clients
+    return brokers or bool(c.static or c.file_sd or c.probe_ports)
 
 
 class Service:
@@ -192,6 +202,21 @@ class Service:
             log.info("cluster %s: restored %s lag windows", cfg.name, restored)
             known = parts.clients.load()
             log.info("cluster %s: restored %s known clients", cfg.name, known)
+        self._say_what_jmx_needs()
+
+    def _say_what_jmx_needs(self) -> None:
+        """A host without Java runs everything but JMX: say so once, at start, rather
+        than in every target's error."""
+        problem = jvm.runtime_problem()
+        if problem is None:
+            return
+        if any(reads_jmx(c) for c in self.config.clusters):
+            jvm.warn_missing(problem)
+        else:
+            log.info(
+                "no Java runtime on this host: none is needed while no JMX is configured "
+                "(JMX would need a Java runtime 11+)"
+            )
 
     def _close_monitors(self) -> None:
         parts, self.parts = self.parts, {}

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from kafkascope.clock import Clock, SystemClock
-from kafkascope.errors import AuthFailed, SourceError, Timeout, Unreachable
+from kafkascope.errors import AuthFailed, EnvironmentProblem, SourceError, Timeout, Unreachable
 from kafkascope.model import Sample
+from kafkascope.sources.jmx import jvm
 from kafkascope.sources.jmx.batching import MBeanServer
 from kafkascope.sources.jmx.bulk import BulkTargetReader, Source
 from kafkascope.sources.jmx.catalog import Catalog, default_catalog
@@ -313,6 +314,12 @@ class JmxCollector:
             reading = reader.read()
         except SourceError as e:
             return self._failed(state, started, time.monotonic() - t0, e)
+        except EnvironmentProblem as e:  # no Java runtime: its own words, with the fix
+            if isinstance(e, jvm.MissingRuntime):
+                jvm.warn_missing(e)  # and once per process on stderr, not per target
+            return self._failed(
+                state, started, time.monotonic() - t0, SourceError(reader.target, str(e))
+            )
         except Exception as e:  # noqa: BLE001 - one target's surprise must not stop the rest
             err = SourceError(reader.target, f"unexpected error while collecting: {e!r}")
             return self._failed(state, started, time.monotonic() - t0, err)

@@ -13,12 +13,20 @@ must be fixed before the JVM starts is fixed here:
   it is how long an idle pooled connection is kept, and stays at its default.)
 * ``jdk.serialFilter``: what a JMX target may make this process deserialize (see
   :data:`SERIAL_FILTER`).
+
+Only JMX needs Java: cluster state, groups and lag come over the Kafka protocol. So a host
+without a Java runtime runs kafkascope all the same; the first thing that needs one
+(``serve`` at start, or a JMX read) says so on one line (:func:`warn_missing`), and each JMX
+target reads as unreadable, naming the fix. ``JAVA_HOME``, when set, is the only place
+looked in (JPype alone would silently fall back to ``/usr/lib/jvm``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import jpype
@@ -27,9 +35,17 @@ import jpype.config
 from kafkascope.errors import EnvironmentProblem
 from kafkascope.sources.jmx.javajar import JAR
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _started_pid: int | None = None
 _response_timeout_ms = 5000
+_warned = False
+
+#: What JMX needs, and what works without it (the one line a host without Java gets).
+JAVA_FIX = (
+    "install a Java runtime 11+ (apt-get install openjdk-17-jre-headless) or set JAVA_HOME to one"
+)
+WITHOUT_JMX = "cluster state, consumer groups and lag work without it"
 
 # What a JMX target may make this process deserialize: the classes JMX reads need (RMI's
 # stubs, ObjectName, the boxed numbers and strings, open types, JMX exceptions and their
@@ -91,6 +107,56 @@ def configure(response_timeout_s: float) -> None:
     _response_timeout_ms = max(100, int(response_timeout_s * 1000))
 
 
+class MissingRuntime(EnvironmentProblem):
+    """No Java runtime for JMX; ``cause`` is the message without its fix."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"{cause}. Fix: {JAVA_FIX}")
+        self.cause = cause
+
+
+def find_runtime() -> str:
+    """The JVM library JPype would start: under ``JAVA_HOME`` when it is set (and only
+    there), else wherever JPype finds one. Raises :class:`MissingRuntime` when none."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        found = sorted(Path(java_home).glob("lib/server/libjvm.*"))
+        if found:
+            return str(found[0])
+        cause = f"JMX needs a Java runtime, and JAVA_HOME={java_home} holds none"
+    else:
+        try:
+            return str(jpype.getDefaultJVMPath())
+        except (jpype.JVMNotFoundException, jpype.JVMNotSupportedException):
+            cause = "JMX needs a Java runtime, and none was found on this host"
+    raise MissingRuntime(cause)
+
+
+def runtime_problem() -> MissingRuntime | None:
+    """Why JMX cannot be read on this host (no Java runtime), or None when it can."""
+    if jpype.isJVMStarted():
+        return None
+    try:
+        find_runtime()
+    except MissingRuntime as e:
+        return e
+    return None
+
+
+def warn_missing(problem: MissingRuntime) -> None:
+    """Say once per process, on one line, what JMX needs and what works without it."""
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    log.warning(
+        "%s: broker, controller and client metrics are not read (%s). Fix: %s",
+        problem.cause,
+        WITHOUT_JMX,
+        JAVA_FIX,
+    )
+
+
 def helper() -> Any:
     """The helper class ``kafkascope.jmx.KafkascopeJmx`` (the JVM must be running)."""
     return jpype.JClass("kafkascope.jmx.KafkascopeJmx")
@@ -112,13 +178,7 @@ def ensure_started() -> None:
                 f"the JMX helper jar {JAR} is missing. Fix: reinstall kafkascope, or in a "
                 "checkout run: .venv/bin/python -m kafkascope.sources.jmx.javajar"
             )
-        try:
-            jvm_path = jpype.getDefaultJVMPath()
-        except jpype.JVMNotFoundException as e:
-            raise EnvironmentProblem(
-                "no Java runtime found for reading JMX. Fix: install a JDK 17+ "
-                "(apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
-            ) from e
+        jvm_path = find_runtime()
         jpype.startJVM(
             jvm_path,
             "-Xmx128m",
