@@ -53,12 +53,14 @@ $(STAMPS)/venv: pyproject.toml
 	@touch $@
 
 # Apache Kafka 4.3.1 and the JMX agents from Maven Central into kafka/lib (git-ignored);
-# ~/.m2 caches them between runs.
+# ~/.m2 caches them between runs. The pom is package data: an installed kafkascope runs the
+# same one with 'kafkascope sandbox fetch' (into ~/.cache/kafkascope/kafka-4.3.1).
+KAFKA_POM := src/kafkascope/sandbox/pom.xml
 kafka-jars: $(STAMPS)/kafka-jars
 
-$(STAMPS)/kafka-jars: kafka/pom.xml
+$(STAMPS)/kafka-jars: $(KAFKA_POM)
 	@mkdir -p $(STAMPS)
-	mvn -B -q -f kafka/pom.xml package
+	mvn -B -q -Dstyle.color=never -f $(KAFKA_POM) -Dkafkascope.lib=$(CURDIR)/kafka/lib package
 	@touch $@
 
 # The web console's front-end packages (htmx, uPlot; axe-core for its tests) from the npm

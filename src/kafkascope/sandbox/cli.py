@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from kafkascope.sandbox import cluster
+from kafkascope.sandbox import cluster, jars
 from kafkascope.sandbox.state import load
 from kafkascope.sandbox.workload import ClientSpec
 
@@ -27,7 +27,7 @@ DirOpt = Annotated[
         "--dir",
         help="Sandbox directory (holds sandbox.json, data and logs).",
         default_factory=cluster.default_dir,
-        show_default=".sandbox in the checkout",
+        show_default=".sandbox in a checkout, else ~/.local/state/kafkascope/sandbox",
     ),
 ]
 
@@ -60,6 +60,29 @@ def up(
         f"description {Path(state.dir) / 'sandbox.json'}",
         err=True,
     )
+
+
+@app.command()
+def fetch(
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            envvar="KAFKASCOPE_CACHE",
+            help="Where the jars are kept: DIR/kafka-VERSION.",
+            show_default="~/.cache/kafkascope, or $XDG_CACHE_HOME/kafkascope",
+        ),
+    ] = None,
+) -> None:
+    """Resolve Apache Kafka's jars with Maven into the cache, so 'sandbox up' works
+    outside a checkout. Needs Java 17+ and Maven; a second run finds them there."""
+    lib = jars.cache_lib_dir(cache_dir)
+    if jars.complete(lib):
+        typer.echo(f"Kafka {jars.KAFKA_VERSION} jars already in {lib}")
+        return
+    jars.fetch_tools()
+    typer.echo(f"resolving Kafka {jars.KAFKA_VERSION} with Maven into {lib} ...", err=True)
+    typer.echo(f"Kafka {jars.KAFKA_VERSION} jars in {jars.fetch(lib)}")
 
 
 @app.command()

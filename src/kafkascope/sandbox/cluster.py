@@ -35,7 +35,7 @@ READY_TIMEOUT = 180.0
 
 
 def default_dir() -> Path:
-    return jars.repo_root() / ".sandbox"
+    return jars.default_sandbox_dir()
 
 
 def _cluster_id() -> str:
