@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
 
-.PHONY: demo test lint typecheck unit integration setup kafka-jars console-assets system-deps demo-down clean
+.PHONY: demo test lint typecheck unit integration setup kafka-jars console-assets system-deps demo-down clean image image-context
 
 demo: setup
 	@$(BIN)/python -m kafkascope.cli.demo --dir "$(SANDBOX_DIR)"
@@ -44,6 +44,11 @@ system-deps:
 	  echo "installing chromium and npm with apt-get"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium npm; }
+	@# contrib/systemd/kafkascope.service is checked with systemd-analyze verify.
+	@command -v systemd-analyze >/dev/null || { \
+	  echo "installing systemd (for systemd-analyze) with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q systemd; }
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -74,6 +79,27 @@ $(STAMPS)/console-assets: src/kafkascope/api/console/package.json
 	cp $< $(CONSOLE_ASSETS)/package.json
 	npm install --prefix $(CONSOLE_ASSETS) --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# A container image (Containerfile) made from the same wheel as 'python -m build': its whole
+# build context is build/image/ (the wheel and the console's front-end files). Needs podman,
+# or docker with its daemon running; without one it says so and fails before building.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= kafkascope:$(VERSION)
+image:
+	@engine=$$(for e in podman docker; do \
+	  command -v $$e >/dev/null 2>&1 && $$e info >/dev/null 2>&1 && { echo $$e; break; }; done); \
+	if [ -z "$$engine" ]; then \
+	  echo "make image: no container engine answers here (podman, or docker with its daemon running). Fix: install podman or start docker; the wheel alone: $(BIN)/python -m build" >&2; \
+	  exit 1; fi; \
+	$(MAKE) --no-print-directory image-context && \
+	$$engine build -f Containerfile -t $(IMAGE) build/image && echo "built $(IMAGE) with $$engine"
+
+image-context: setup
+	rm -rf build/image && mkdir -p build/image/console-assets
+	$(BIN)/python -m build --outdir build/image .
+	rm -f build/image/*.tar.gz
+	cd $(CONSOLE_ASSETS)/node_modules && cp --parents htmx.org/LICENSE htmx.org/dist/htmx.min.js \
+	  uplot/LICENSE uplot/dist/uPlot.iife.min.js uplot/dist/uPlot.min.css $(CURDIR)/build/image/console-assets/
 
 clean:
 	rm -rf $(STAMPS) kafka/lib kafka/target build .pytest_cache .mypy_cache .ruff_cache

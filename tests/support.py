@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -59,3 +59,22 @@ def wait_jmx(target: str, timeout: float = 60, **credentials: str) -> None:
             return False
 
     wait_until(connects, timeout, f"a JMX agent at {target}")
+
+
+def parse_cli(argv: list[str]) -> dict[str, Any]:
+    """The parameters the real ``kafkascope`` command line gives ``argv``'s command,
+    without running it: an unknown option or a missing or extra argument raises click's
+    usage error. For commands printed in guides and shipped in unit files."""
+    import typer
+
+    from kafkascope.cli.main import app
+
+    cmd: Any = typer.main.get_command(app)  # typer's own click: groups resolve commands
+    ctx = cmd.make_context("kafkascope", list(argv))
+    while hasattr(cmd, "resolve_command"):
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        name, sub, rest = cmd.resolve_command(ctx, rest)
+        assert name is not None and sub is not None, argv
+        ctx = sub.make_context(name, rest, parent=ctx)
+        cmd = sub
+    return dict(ctx.params)

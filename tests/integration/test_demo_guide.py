@@ -12,30 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 
 from kafkascope.cli import demo
-from kafkascope.cli.main import app
 from kafkascope.sandbox import procs
 from kafkascope.sandbox.state import SandboxState, load
 from tests.conftest import ClientFactory
+from tests.support import parse_cli as parse
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def parse(argv: list[str]) -> dict[str, Any]:
-    """The parameters the real ``kafkascope`` command line gives ``argv``'s command; a
-    click error (unknown option, missing or extra argument) fails the test."""
-    cmd: Any = typer.main.get_command(app)  # typer's own click: groups resolve commands
-    ctx = cmd.make_context("kafkascope", list(argv))
-    while hasattr(cmd, "resolve_command"):
-        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-        name, sub, rest = cmd.resolve_command(ctx, rest)
-        assert name is not None and sub is not None, argv
-        ctx = sub.make_context(name, rest, parent=ctx)
-        cmd = sub
-    return dict(ctx.params)
 
 
 def test_guide_shows_where_to_look_what_runs_and_how_to_stop(sandbox: SandboxState) -> None:
