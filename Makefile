@@ -15,7 +15,7 @@ demo-down: setup
 	@$(BIN)/kafkascope sandbox down --dir "$(SANDBOX_DIR)"
 
 test: setup lint typecheck
-	$(BIN)/pytest -q
+	PYTEST=$(BIN)/pytest tests/run.sh
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
