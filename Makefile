@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
 
-.PHONY: demo test lint typecheck unit integration setup kafka-jars console-assets system-deps demo-down clean image image-context
+.PHONY: demo test lint typecheck unit integration setup kafka-jars jmx-helper console-assets system-deps demo-down clean image image-context
 
 demo: setup
 	@$(BIN)/python -m kafkascope.cli.demo --dir "$(SANDBOX_DIR)"
@@ -30,7 +30,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-setup: system-deps $(STAMPS)/venv kafka-jars console-assets
+setup: system-deps $(STAMPS)/venv kafka-jars jmx-helper console-assets
 
 # Java 17+ and Maven, from Debian's packages when missing (the machine's user is root).
 system-deps:
@@ -67,6 +67,14 @@ $(STAMPS)/kafka-jars: $(KAFKA_POM)
 	@mkdir -p $(STAMPS)
 	mvn -B -q -Dstyle.color=never -f $(KAFKA_POM) -Dkafkascope.lib=$(CURDIR)/kafka/lib package
 	@touch $@
+
+# The JMX reader's small Java helper (sources/jmx/java/KafkascopeJmx.java), compiled into
+# package data next to it (git-ignored): the wheel ships it, so a JRE is enough at run time.
+JMX_HELPER := src/kafkascope/sources/jmx/java
+jmx-helper: $(JMX_HELPER)/kafkascope-jmx.jar
+
+$(JMX_HELPER)/kafkascope-jmx.jar: $(JMX_HELPER)/KafkascopeJmx.java src/kafkascope/sources/jmx/javajar.py $(STAMPS)/venv
+	$(BIN)/python -m kafkascope.sources.jmx.javajar
 
 # The web console's front-end packages (htmx, uPlot; axe-core for its tests) from the npm
 # registry into build/console-assets (git-ignored; ~/.npm caches them). Served by 'serve'

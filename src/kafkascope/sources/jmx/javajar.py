@@ -2,9 +2,10 @@
 
 JPype lets Python implement Java interfaces but not extend Java classes, and a connect
 timeout for RMI needs an ``RMISocketFactory`` and an ``SSLContext`` subclass. So the helper
-is Java, compiled into ``java/kafkascope-jmx.jar`` (package data: a JRE is enough at run
-time, no compiler). The jar records the SHA-256 of the source it was built from, and a unit
-test fails when the two differ. Rebuild after editing the source::
+is Java, compiled into ``java/kafkascope-jmx.jar`` by ``make setup`` (git-ignored; package
+data, so the wheel carries it and a JRE is enough at run time, no compiler). The jar records
+the SHA-256 of the source it was built from, and a test fails when the two differ. Rebuild
+after editing the source (``make`` does it when the source is newer)::
 
     .venv/bin/python -m kafkascope.sources.jmx.javajar
 """
