@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 from kafkascope import __version__
 from kafkascope.api import views
 from kafkascope.api.burrow import mount_burrow
+from kafkascope.api.cached import JsonBytes, PerReport
 from kafkascope.api.console import mount_console
 from kafkascope.api.guard import DEFAULT_MAX_BODY, Guard, Tokens, access_of, may_read
 from kafkascope.api.metrics import CONTENT_TYPE, AlertCounts, render
@@ -161,22 +162,48 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
     def cluster_one(name: str) -> dict[str, Any]:
         return views.cluster_summary(cluster(name))
 
+    # The lists only change when a report is swapped: each body is built and encoded once
+    # per report (api/cached.py) and served as bytes, with an ETag (304 on a match).
+    lists: PerReport[JsonBytes] = PerReport()
+
+    def once_per_report(
+        request: Request, key: tuple[str, str], reports: tuple[object, ...], build: Any
+    ) -> Response:
+        body = lists.get(key, reports, lambda: JsonBytes.of(build()))
+        headers = {"etag": body.etag, "cache-control": "no-cache"}
+        if body.matches(request.headers.get("if-none-match")):
+            return Response(status_code=304, headers=headers)
+        return Response(body.body, media_type="application/json", headers=headers)
+
     @app.get("/api/v1/clusters/{name}/brokers", dependencies=read)
-    def brokers(name: str) -> dict[str, Any]:
+    def brokers(name: str, request: Request) -> Response:
         c = cluster(name)
-        rows = c.brokers.brokers if c.brokers else ()
-        return {
-            "cluster": name,
-            "taken_at": c.brokers.taken_at if c.brokers else None,
-            "error": c.brokers.metadata_error if c.brokers else None,
-            "brokers": [views.broker_json(b) for b in rows],
-        }
+        b = c.brokers
+        return once_per_report(
+            request,
+            (name, "brokers"),
+            (b,),
+            lambda: {
+                "cluster": name,
+                "taken_at": b.taken_at if b else None,
+                "error": b.metadata_error if b else None,
+                "brokers": [views.broker_json(x) for x in (b.brokers if b else ())],
+            },
+        )
 
     @app.get("/api/v1/clusters/{name}/topics", dependencies=read)
-    def topics(name: str) -> dict[str, Any]:
+    def topics(name: str, request: Request) -> Response:
         c = cluster(name)
-        rows = c.brokers.topics if c.brokers else ()
-        return {"cluster": name, "topics": [views.topic_json(t, detail=False) for t in rows]}
+        b = c.brokers
+        return once_per_report(
+            request,
+            (name, "topics"),
+            (b,),
+            lambda: {
+                "cluster": name,
+                "topics": [views.topic_json(t, detail=False) for t in (b.topics if b else ())],
+            },
+        )
 
     @app.get("/api/v1/clusters/{name}/topics/{topic}", dependencies=read)
     def topic(name: str, topic: str) -> dict[str, Any]:
@@ -186,29 +213,23 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
                 return views.topic_json(t, detail=True)
         raise HTTPException(404, f"unknown topic '{topic}' in cluster '{name}'")
 
-    # The groups listing only changes when the lag or clients report is swapped: built
-    # once per pair of reports (the entry holds them, so an identity check is safe), not
-    # once per request; the body is never mutated after it is built.
-    groups_cache: dict[str, tuple[object, object, dict[str, Any]]] = {}
-
     @app.get("/api/v1/clusters/{name}/groups", dependencies=read)
-    def groups(name: str) -> dict[str, Any]:
+    def groups(name: str, request: Request) -> Response:
         c = cluster(name)
         lag, clients = c.lag, c.clients
-        hit = groups_cache.get(name)
-        if hit is not None and hit[0] is lag and hit[1] is clients:
-            return hit[2]
-        rows = lag.groups.values() if lag else ()
-        body = {
-            "cluster": name,
-            "taken_at": lag.taken_at if lag else None,
-            "groups": [
-                views.group_json(g, clients, detail=True)
-                for g in sorted(rows, key=lambda g: g.group)
-            ],
-        }
-        groups_cache[name] = (lag, clients, body)
-        return body
+        return once_per_report(
+            request,
+            (name, "groups"),
+            (lag, clients),
+            lambda: {
+                "cluster": name,
+                "taken_at": lag.taken_at if lag else None,
+                "groups": [
+                    views.group_json(g, clients, detail=True)
+                    for g in sorted(lag.groups.values() if lag else (), key=lambda g: g.group)
+                ],
+            },
+        )
 
     # ``:path``: a group id may hold '/' (as is or as %2F, which is decoded before routing).
     @app.get("/api/v1/clusters/{name}/groups/{group:path}", dependencies=read)
@@ -221,13 +242,19 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         return views.group_json(c.lag.groups[group], c.clients, detail=True)
 
     @app.get("/api/v1/clusters/{name}/clients", dependencies=read)
-    def clients(name: str) -> dict[str, Any]:
+    def clients(name: str, request: Request) -> Response:
         c = cluster(name)
-        return {
-            "cluster": name,
-            "taken_at": c.clients.taken_at if c.clients else None,
-            "clients": views.client_rows(c),
-        }
+        report = c.clients
+        return once_per_report(
+            request,
+            (name, "clients"),
+            (report,),
+            lambda: {
+                "cluster": name,
+                "taken_at": report.taken_at if report else None,
+                "clients": views.client_rows(c),
+            },
+        )
 
     @app.delete("/api/v1/clusters/{name}/clients/{client_id:path}", dependencies=admin)
     def forget_client(

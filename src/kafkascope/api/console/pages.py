@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from kafkascope.api import views
+from kafkascope.api.cached import PerReport
 from kafkascope.api.console import tables
 from kafkascope.api.console.session import SESSION_COOKIE, Sessions, safe_next
 from kafkascope.api.console.web import Renderer, Viewer, remember_csrf
@@ -62,6 +64,8 @@ def series_labels(**labels: str | int | None) -> str:
 
 def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Renderer) -> None:
     """Add every page to the console ``app``."""
+
+    group_tables: PerReport[Markup] = PerReport()
 
     def cluster_of(name: str) -> ClusterLive:
         live = backend.live.cluster(name)
@@ -192,16 +196,31 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
             default_sort="status",
             default_desc=True,
         )
-        rows = tables.group_rows(live.lag, q)
+        ctx = base(request, live, "groups")
+        lag = live.lag
+
+        def table() -> Markup:
+            return renderer.fragment(
+                "_groups_table.html",
+                {
+                    **ctx,
+                    "rows": tables.group_rows(lag, q),
+                    "q": q,
+                    "total": len(lag.groups) if lag else 0,
+                },
+            )
+
+        # The table (1,000 rows is ~0.4 MB of HTML) only changes with the lag report or the
+        # query string: rendered once per pair, the rest of the page per request.
+        key = (name, tuple(sorted(ctx["params"].items())))
         return renderer.page(
             request,
             "groups.html",
             {
-                **base(request, live, "groups"),
-                "rows": rows,
+                **ctx,
+                "table": group_tables.get(key, (lag,), table),
                 "q": q,
                 "statuses": tables.STATUS_VALUES,
-                "total": len(live.lag.groups) if live.lag else 0,
             },
         )
 
@@ -210,13 +229,15 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
         live = cluster_of(name)
         if live.lag is None or group not in live.lag.groups:
             raise HTTPException(404, f"unknown consumer group '{group}' in cluster '{name}'")
-        g = views.group_json(live.lag.groups[group], live.clients, detail=True)
+        report = live.lag.groups[group]
+        g = views.group_json(report, live.clients, detail=True)
         return renderer.page(
             request,
             "group.html",
             {
                 **base(request, live, "groups"),
                 "g": g,
+                "window": tables.burrow_window(report),
                 "range": range if range in RANGES else "1h",
                 "ranges": RANGES,
                 "labels": series_labels(cluster=name, group=group),

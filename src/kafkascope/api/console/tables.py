@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from kafkascope.model import Liveness, Status
 from kafkascope.monitor.clients import ClientReport
-from kafkascope.monitor.lag import LagReport
+from kafkascope.monitor.lag import GroupReport, LagReport
 
 #: Status and verdict → (icon, CSS class): colour is never the only signal, the icon and
 #: the word are always shown beside it.
@@ -200,3 +200,33 @@ def link(base: str, params: Mapping[str, str], **change: str) -> str:
     merged = {**params, **change}
     kept = {k: v for k, v in merged.items() if v}
     return f"{base}?{urlencode(kept)}" if kept else base
+
+
+def burrow_window(g: GroupReport) -> dict[str, Any] | None:
+    """The window the verdict was judged from, for the partition that decided it: the
+    worst one (as the reason names it), else the one with the most lag, else the first.
+
+    ``commits`` are the committed offsets Burrow's rules read ([time, offset], oldest
+    first) and ``ends`` the log-end offsets polled beside them: drawn together they show
+    what the rules saw (a flat commit line under a rising end is STOP or STALL). None when
+    the group has no partition window yet."""
+    if not g.windows:
+        return None
+    v = g.verdict
+    chosen = v.worst or v.max_lag
+    by_key = {(w.topic, w.partition): w for w in g.windows}
+    w = by_key.get((chosen.topic, chosen.partition)) if chosen else None
+    w = w or g.windows[0]
+    status = next(
+        (p.status.name for p in v.partitions if (p.topic, p.partition) == (w.topic, w.partition)),
+        "UNKNOWN",
+    )
+    return {
+        "topic": w.topic,
+        "partition": w.partition,
+        "status": status,
+        "commits": [[c.timestamp, c.offset] for c in w.committed],
+        "ends": [[t, o] for o, t in w.end_offsets],
+        "lags": [c.lag for c in w.committed],
+        "intervals": w.intervals,
+    }

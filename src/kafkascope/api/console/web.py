@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, quote
 import jinja2
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -167,6 +168,11 @@ class Renderer:
         macros = self.env.get_template("_macros.html").make_module()
         for name in ("badge", "th", "chart", "ranges_nav"):
             self.env.globals[name] = getattr(macros, name)
+
+    def fragment(self, name: str, context: Mapping[str, Any]) -> Markup:
+        """A template rendered on its own, as safe HTML to place in a page (cached by
+        the caller)."""
+        return Markup(self.env.get_template(name).render(context))
 
     def page(
         self, request: Request, name: str, context: Mapping[str, Any], status: int = 200

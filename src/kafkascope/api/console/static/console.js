@@ -66,8 +66,40 @@
     window.ksCharts.push({ name: fig.dataset.name, series: ys.length, points, plot: u });
   }
 
+  function drawWindow(fig) {
+    // The Burrow window as it is: the committed offsets the rules judged (points joined)
+    // and the log-end offsets polled beside them, on one time axis. Embedded in the page
+    // (data-window), so it is redrawn whenever htmx swaps the live block in.
+    const w = JSON.parse(fig.dataset.window);
+    const xs = Array.from(new Set([...w.commits, ...w.ends].map((p) => p[0]))).sort((a, b) => a - b);
+    const index = new Map(xs.map((x, i) => [x, i]));
+    const commits = new Array(xs.length).fill(null);
+    const ends = new Array(xs.length).fill(null);
+    for (const [t, o] of w.commits) commits[index.get(t)] = o;
+    for (const [t, o] of w.ends) ends[index.get(t)] = o;
+    const plot = fig.querySelector(".plot");
+    const color = getComputedStyle(fig).color;
+    const opts = {
+      width: Math.max(280, plot.clientWidth || fig.clientWidth - 20), height: 200,
+      scales: { x: { time: true } },
+      axes: [{ stroke: color }, { stroke: color, size: 80 }],
+      series: [{},
+        { label: "committed offset", stroke: PALETTE[0], width: 2, spanGaps: true, points: { show: true, size: 7 } },
+        { label: "log-end offset", stroke: PALETTE[1], width: 1.5, dash: [6, 4], spanGaps: true, points: { show: true, size: 4 } }],
+    };
+    plot.textContent = "";
+    const u = new uPlot(opts, [xs, commits, ends], plot);
+    fig.dataset.commits = String(w.commits.length);
+    fig.dataset.ends = String(w.ends.length);
+    window.ksWindow = { topic: w.topic, partition: w.partition, x: xs, commits, ends, plot: u };
+  }
+
   function start() {
     document.querySelectorAll("figure.chart").forEach((fig) => { draw(fig); });
+    document.querySelectorAll("figure.window").forEach(drawWindow);
+    document.body.addEventListener("htmx:afterSwap", (e) => {
+      e.target.querySelectorAll("figure.window").forEach(drawWindow);
+    });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
