@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
 
-.PHONY: demo test lint typecheck unit integration setup kafka-jars jmx-helper console-assets system-deps demo-down clean image image-context
+.PHONY: demo test lint typecheck unit integration setup kafka-jars jmx-helper telemetry-plugin telemetry-plugin-test console-assets system-deps demo-down clean image image-context
 
 demo: setup
 	@$(BIN)/python -m kafkascope.cli.demo --dir "$(SANDBOX_DIR)"
@@ -30,7 +30,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-setup: system-deps $(STAMPS)/venv kafka-jars jmx-helper console-assets
+setup: system-deps $(STAMPS)/venv kafka-jars jmx-helper telemetry-plugin console-assets
 
 # Java 17+ and Maven, from Debian's packages when missing (the machine's user is root).
 system-deps:
@@ -76,6 +76,23 @@ jmx-helper: $(JMX_HELPER)/kafkascope-jmx.jar
 $(JMX_HELPER)/kafkascope-jmx.jar: $(JMX_HELPER)/KafkascopeJmx.java src/kafkascope/sources/jmx/javajar.py $(STAMPS)/venv
 	$(BIN)/python -m kafkascope.sources.jmx.javajar
 
+# kafkascope's KIP-714 broker plugin (docs/telemetry.md): Maven compiles it against the Kafka
+# 4.3.1 API and runs its JUnit 5 tests, then packages
+# kafka/telemetry-plugin/target/kafkascope-telemetry-plugin.jar (git-ignored), which the
+# sandbox puts on every broker's classpath. Rebuilt and retested whenever its sources change;
+# 'make telemetry-plugin-test' reruns the tests regardless.
+PLUGIN_DIR := kafka/telemetry-plugin
+PLUGIN_SRC := $(PLUGIN_DIR)/pom.xml $(shell find $(PLUGIN_DIR)/src -name '*.java' 2>/dev/null)
+telemetry-plugin: $(STAMPS)/telemetry-plugin
+
+$(STAMPS)/telemetry-plugin: $(PLUGIN_SRC)
+	@mkdir -p $(STAMPS)
+	mvn -B -q -Dstyle.color=never -f $(PLUGIN_DIR)/pom.xml package
+	@touch $@
+
+telemetry-plugin-test:
+	mvn -B -q -Dstyle.color=never -f $(PLUGIN_DIR)/pom.xml test
+
 # The web console's front-end packages (htmx, uPlot; axe-core for its tests) from the npm
 # registry into build/console-assets (git-ignored; ~/.npm caches them). Served by 'serve'
 # itself: no CDN at run time.
@@ -110,4 +127,4 @@ image-context: setup
 	  uplot/LICENSE uplot/dist/uPlot.iife.min.js uplot/dist/uPlot.min.css $(CURDIR)/build/image/console-assets/
 
 clean:
-	rm -rf $(STAMPS) kafka/lib kafka/target build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(STAMPS) kafka/lib kafka/target $(PLUGIN_DIR)/target build .pytest_cache .mypy_cache .ruff_cache
