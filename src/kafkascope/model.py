@@ -34,12 +34,17 @@ class Liveness(enum.Enum):
     FAILING = "FAILING"
     #: DEAD for longer than ``retire_after``: listed, no longer alerted on.
     RETIRED = "RETIRED"
+    #: Closed cleanly: its last telemetry push said it was terminating. Listed, never an
+    #: alert (a deploy or a scale-down is not an incident).
+    DEPARTED = "DEPARTED"
 
 
 # Liveness as a number for gauges and history, so "> 2" means failing. Codes are appended,
 # never renumbered (stored history keeps them): FAILING is 6, and RETIRED, a client no
-# longer watched, is -1, below every verdict about a client that is still there.
+# longer watched, is -1, below every verdict about a client that is still there; DEPARTED,
+# a client that closed cleanly, is -2.
 LIVENESS_CODE: dict[Liveness, int] = {
+    Liveness.DEPARTED: -2,
     Liveness.RETIRED: -1,
     Liveness.ALIVE: 0,
     Liveness.IDLE: 1,

@@ -353,6 +353,57 @@ def is_secret_property(name: str) -> bool:
     return _SECRET_PROPERTY.search(name) is not None
 
 
+class TelemetryConfig(Settings):
+    """KIP-714 client telemetry: pushes the brokers' kafkascope plugin forwards to
+    `POST /v1/metrics` (see docs/telemetry.md), and the `CLIENT_METRICS` subscription that
+    makes clients push."""
+
+    tokens: list[Secret] = Field(
+        default_factory=list,
+        description="Bearer tokens the brokers' plugin sends (`kafkascope.telemetry.token`). "
+        "A telemetry token may only post pushes, and names the cluster they belong to; it "
+        "cannot read the API nor change anything. With no API token configured at all, "
+        "pushes need none.",
+    )
+    subscription: str = Field(
+        default="kafkascope",
+        min_length=1,
+        max_length=200,
+        description="Name of the `CLIENT_METRICS` subscription `telemetry subscribe` "
+        "creates or updates.",
+    )
+    interval: Duration = Field(
+        default=10.0,
+        ge=0.1,
+        le=3600,
+        description="Push interval the subscription asks clients for (`interval.ms`). A "
+        "telemetry-only client is DEAD after two missed pushes.",
+    )
+    metrics: list[str] = Field(
+        default_factory=lambda: ["org.apache.kafka.consumer.", "org.apache.kafka.producer."],
+        min_length=1,
+        description='Metric name prefixes the subscription asks for (`metrics`); "*" asks '
+        "for every metric.",
+    )
+    match: list[str] = Field(
+        default_factory=list,
+        description="Client selectors of the subscription (`match`), e.g. "
+        '"client_software_name=apache-kafka-java"; none matches every client.',
+    )
+    keep_subscription: bool = Field(
+        default=False,
+        description="`serve` checks the subscription every minute and puts it back when "
+        "it is missing or differs from this table.",
+    )
+    max_push_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="Largest push accepted, in bytes (also bounded by [service] "
+        "max_request_body); a larger one is refused with 413.",
+    )
+
+
 class ClusterConfig(Settings):
     """One monitored Kafka cluster."""
 
@@ -394,6 +445,10 @@ class ClusterConfig(Settings):
     lag: LagConfig = Field(default_factory=LagConfig, description="Consumer lag evaluation.")
     liveness: LivenessConfig = Field(
         default_factory=LivenessConfig, description="Client liveness thresholds."
+    )
+    telemetry: TelemetryConfig = Field(
+        default_factory=TelemetryConfig,
+        description="KIP-714 client telemetry: push tokens and the subscription.",
     )
 
     @field_validator("client_properties", mode="before")

@@ -62,6 +62,16 @@ class ProducerTrouble:
 
 
 @dataclass(frozen=True)
+class PushState:
+    """A client's KIP-714 telemetry pushes: when the last arrived, the interval it pushes
+    at, and whether that push said it was closing (``terminating``)."""
+
+    last_push: float
+    interval: float
+    terminating: bool = False
+
+
+@dataclass(frozen=True)
 class ClientObservation:
     """One client seen through JMX (a target + client id), with the metrics liveness needs.
 
@@ -87,9 +97,17 @@ class ClientObservation:
     poll_gap_max_ms: float | None = None
     backlog: int | None = None
     trouble: ProducerTrouble | None = None
+    #: Its telemetry pushes, when it pushes (None: JMX only).
+    push: PushState | None = None
+    #: Where it connects from, when its target is no address (a telemetry-only client).
+    address: str | None = None
+    #: How it is seen: ``jmx``, ``telemetry`` or ``jmx+telemetry``.
+    source: str = "jmx"
 
     @property
     def host(self) -> str:
+        if self.address is not None:
+            return normalize_host(self.address)
         return normalize_host(self.target.rsplit(":", 1)[0])
 
 
@@ -150,6 +168,7 @@ class Verdict:
     member_id: str | None = None
     host: str | None = None
     last_seen: float | None = None
+    source: str = "jmx"
 
 
 def normalize_host(host: str) -> str:
@@ -197,6 +216,31 @@ def mbeans_vanished(obs: ClientObservation) -> Verdict | None:
         Liveness.DEAD,
         f"client MBeans gone from JMX {obs.target} (last seen {_clock(obs.last_seen)})",
     )
+
+
+def push_silence(obs: ClientObservation, now: float) -> Verdict | None:
+    """A telemetry client's own pushes: a terminating push is a clean departure; no push
+    for two intervals is DEAD (a client pushes every interval while it lives, so two
+    missed pushes leave no doubt, and one late push is no alarm)."""
+    p = obs.push
+    if p is None:
+        return None
+    if p.terminating:
+        return _verdict(
+            obs,
+            Liveness.DEPARTED,
+            f"closed cleanly at {_clock(p.last_push)} (its last telemetry push said it "
+            "was terminating)",
+        )
+    quiet = now - p.last_push
+    if quiet > 2 * p.interval:
+        return _verdict(
+            obs,
+            Liveness.DEAD,
+            f"no telemetry push for {_secs(quiet)} (it pushes every {_secs(p.interval)}; "
+            f"last at {_clock(p.last_push)})",
+        )
+    return None
 
 
 def _recent_gap_ms(obs: ClientObservation) -> float | None:
@@ -317,12 +361,13 @@ def _verdict(obs: ClientObservation, liveness: Liveness, reason: str) -> Verdict
         target=obs.target,
         host=obs.host,
         last_seen=obs.last_seen,
+        source=obs.source,
     )
 
 
 def judge_client(obs: ClientObservation, now: float, th: Thresholds) -> Verdict:
     """The verdict for one JMX client, strongest evidence first."""
-    found = [target_failure(obs, th), mbeans_vanished(obs)]
+    found = [target_failure(obs, th), mbeans_vanished(obs), push_silence(obs, now)]
     if obs.kind == "consumer":
         found.append(consumer_not_polling(obs, th))
     else:
@@ -334,6 +379,15 @@ def judge_client(obs: ClientObservation, now: float, th: Thresholds) -> Verdict:
 
 
 def _alive_detail(obs: ClientObservation, now: float, th: Thresholds) -> str:
+    detail = _metrics_detail(obs, now, th)
+    p = obs.push
+    if p is None or obs.source != "telemetry":
+        return detail
+    pushed = f"telemetry pushed {_secs(max(0.0, now - p.last_push))} ago, every {_secs(p.interval)}"
+    return pushed if detail == "metrics fresh" else f"{detail}; {pushed}"
+
+
+def _metrics_detail(obs: ClientObservation, now: float, th: Thresholds) -> str:
     if obs.kind == "consumer":
         since = obs.metrics.get("last-poll-seconds-ago")
         if since is None or since < 0:
@@ -435,6 +489,7 @@ def judge_member(p: Pairing, now: float, th: Thresholds, unassigned: str | None 
             group=m.group,
             member_id=m.member_id,
             host=normalize_host(m.host),
+            source="membership",
         )
     v = judge_client(p.client, now, th)
     if unassigned is not None and v.liveness is Liveness.ALIVE:
@@ -452,6 +507,7 @@ def judge_member(p: Pairing, now: float, th: Thresholds, unassigned: str | None 
         member_id=m.member_id,
         host=v.host,
         last_seen=v.last_seen,
+        source=v.source,
     )
 
 
@@ -472,9 +528,7 @@ def left_group(
         f"left group {group} {_secs(now - last_member_seen)} ago "
         "(no longer a member per the group coordinator)",
     )
-    return Verdict(
-        v.liveness, v.reason, v.client_id, v.kind, v.target, group, None, v.host, v.last_seen
-    )
+    return replace(v, group=group, member_id=None)
 
 
 def judge_unclaimed(

@@ -58,6 +58,7 @@ from kafkascope.evaluate.liveness import (
     MemberObservation,
     Pairing,
     ProducerTrouble,
+    PushState,
     TargetHealth,
     Thresholds,
     Verdict,
@@ -82,6 +83,7 @@ from kafkascope.sources.jmx.collector import (
 from kafkascope.sources.jmx.connection import JmxEndpoint
 from kafkascope.sources.kafka.rdkafka import PEEK_GROUP
 from kafkascope.sources.kafka.values import GroupDescription, GroupListing, TopicInfo
+from kafkascope.sources.telemetry import TARGET_PREFIX, PushedClient, TelemetryInbox
 from kafkascope.store.clients import ClientRecord, ClientStore
 
 __all__ = [
@@ -105,6 +107,7 @@ SEVERITY: Mapping[Liveness, int] = {
     Liveness.IDLE: 5,
     Liveness.RETIRED: 6,
     Liveness.ALIVE: 7,
+    Liveness.DEPARTED: 8,
 }
 #: The catalog's per-partition consumer metric: which partitions a consumer fetches.
 PARTITION_LAG = "kafka_consumer_partition_records_lag"
@@ -192,6 +195,12 @@ class ClientVerdictRow:
     #: ``restored`` (stored before a restart; not read since) or ``hint`` (never seen:
     #: the labels its ``file_sd`` entry gives).
     identity: str = "observed"
+    #: How it is seen: ``jmx``, ``telemetry`` (KIP-714 pushes only), ``jmx+telemetry``
+    #: (one client seen both ways) or ``membership`` (a group member, nothing else).
+    source: str = "jmx"
+    #: Its KIP-714 client instance id and software (``name/version``), when it pushes.
+    client_instance_id: str | None = None
+    software: str | None = None
 
     @property
     def key(self) -> ClientKey | None:
@@ -223,6 +232,9 @@ class ClientVerdictRow:
             "host": self.host,
             "member_id": self.member_id,
             "identity": self.identity,
+            "source": self.source,
+            "client_instance_id": self.client_instance_id,
+            "software": self.software,
         }
 
 
@@ -433,6 +445,7 @@ class ClientMonitor:
         sets: Sequence[str] = ("consumer", "producer"),
         topics_ttl: float = 30.0,
         store: ClientStore | None = None,
+        telemetry: TelemetryInbox | None = None,
     ) -> None:
         self.cluster = cluster
         self.collector = collector
@@ -456,6 +469,10 @@ class ClientMonitor:
         self._pool: cf.ThreadPoolExecutor | None = None
         self._probed_at = float("-inf")
         self._store = store
+        #: KIP-714 pushes (the receiver fills it): clients seen without JMX.
+        self.telemetry = telemetry
+        self._started_at = self.clock.now()
+        self._pushed: dict[ClientKey, PushedClient] = {}  # by row key, this poll
         #: Every JMX client ever judged (restored from the store at start), by key; the
         #: lock guards it against :meth:`forget`, called from the API's threads.
         self._known: dict[ClientKey, ClientRecord] = {}
@@ -509,16 +526,17 @@ class ClientMonitor:
             offsets.result()
         errors += offset_errors
         now = self.clock.now()
-        observations = self._observe(results, now)
+        observations = self._with_telemetry(self._observe(results, now), now)
         restored, unread = self._restored(observations)
         rows = self._judge({**observations, **restored}, state, now) + unread
         rows = [replace(r, identity="restored") if r.key in restored else r for r in rows]
-        rows = self._remembered(rows, now)
+        rows = self._remembered([self._decorated(r) for r in rows], now)
         groups = self._group_health(state, now) if state.groups_ok else {}
         silent = self._silent_topics(state, now)
         self._prev_ends = dict(state.ends) or self._prev_ends
         rows.sort(key=lambda r: (r.kind, r.group or "", r.client_id, r.target or ""))
         samples = tuple(s for r in results if r.ok for s in r.samples)
+        samples += tuple(s for c in self._pushed.values() for s in c.samples)
         return ClientReport(self.cluster, now, rows, groups, silent, errors, samples)
 
     def close(self) -> None:
@@ -582,7 +600,11 @@ class ClientMonitor:
         targets = [(t.target, t.source) for t in found]
         listed = {t for t, _ in targets}
         with self._known_lock:
-            restored = {r.target for r in self._known.values() if r.forgotten_at is None}
+            restored = {
+                r.target
+                for r in self._known.values()
+                if r.forgotten_at is None and not r.target.startswith(TARGET_PREFIX)
+            }
         targets += [(t, "restored") for t in sorted(restored - listed)]
         for target, source in targets:
             try:
@@ -803,6 +825,15 @@ class ClientMonitor:
         for r in records:
             if r.forgotten_at is not None:
                 continue
+            if r.target.startswith(TARGET_PREFIX):
+                restored = self._restored_pusher(r)
+                if isinstance(restored, ClientObservation):
+                    out[r.key] = restored
+                    mem = self._clients.setdefault(r.key, _ClientMemory())
+                    mem.group = mem.group or r.group
+                elif restored is not None:
+                    rows.append(restored)
+                continue
             f = fresh.get(r.target)
             if f is None or f.last_attempt is None:
                 rows.append(_restored_row(r, f"{r.reason}{NOT_READ}"))
@@ -829,6 +860,82 @@ class ClientMonitor:
             mem = self._clients.setdefault(r.key, _ClientMemory())
             mem.group = mem.group or r.group
         return out, rows
+
+    # -- telemetry ------------------------------------------------------------------------
+
+    def _with_telemetry(
+        self, observations: dict[ClientKey, ClientObservation], now: float
+    ) -> dict[ClientKey, ClientObservation]:
+        """Add the clients that push KIP-714 telemetry. One that JMX also reads (same client
+        id, kind and host) stays one client, its source ``jmx+telemetry``: JMX judges it,
+        as it reads more. The others are judged from their pushes."""
+        pushed = self.telemetry.clients(now) if self.telemetry is not None else []
+        self._pushed = {}
+        by_jmx = {(o.client_id, o.kind, o.host): k for k, o in observations.items()}
+        out = dict(observations)
+        for c in pushed:
+            jmx_key = by_jmx.get((c.meta.client_id, c.role, normalize_host(c.meta.source_address)))
+            if jmx_key is not None:
+                out[jmx_key] = replace(out[jmx_key], source="jmx+telemetry")
+                self._pushed[jmx_key] = c
+                continue
+            key: ClientKey = (c.target, c.role, c.meta.client_id)
+            mem = self._clients.setdefault(key, _ClientMemory())
+            by_client = self._samples_by_client({c.target: list(c.samples)})
+            self._remember(mem, by_client.get(key, []), now)
+            self._pushed[key] = c
+            out[key] = ClientObservation(
+                target=c.target,
+                client_id=c.meta.client_id,
+                kind=c.role,
+                health=TargetHealth(c.target, last_attempt=c.last_push, last_success=c.last_push),
+                first_seen=c.first_push,
+                last_seen=c.last_push,
+                metrics=dict(mem.metrics),
+                assigned=frozenset(mem.partition_lag),
+                send_total_since=mem.send_total_since if c.role == "producer" else None,
+                poll_gap_max_ms=max((g for _, g in mem.gaps), default=None),
+                trouble=self._trouble(mem) if c.role == "producer" else None,
+                push=PushState(c.last_push, c.interval, c.terminating),
+                address=c.meta.source_address or None,
+                source="telemetry",
+            )
+        return out
+
+    def _restored_pusher(self, r: ClientRecord) -> ClientObservation | ClientVerdictRow | None:
+        """A telemetry client the store knows that has not pushed since kafkascope started:
+        its stored verdict until it has had two intervals to push, then judged from its
+        last push (DEAD, or still departed). Long departed ones are not listed again."""
+        interval = self.telemetry.interval if self.telemetry is not None else 10.0
+        now = self.clock.now()
+        last = r.last_seen if r.last_seen is not None else r.updated_at
+        departed = r.liveness == Liveness.DEPARTED.value
+        if departed and now - last > 3600.0:
+            return None
+        if not departed and now - self._started_at <= 2 * interval:
+            return _restored_row(r, f"{r.reason}{NOT_READ}")
+        return ClientObservation(
+            target=r.target,
+            client_id=r.client_id,
+            kind=r.kind,
+            health=TargetHealth(r.target, last_attempt=last, last_success=last),
+            first_seen=r.first_seen,
+            last_seen=last,
+            push=PushState(last, interval, departed),
+            address=r.host,
+            source="telemetry",
+        )
+
+    def _decorated(self, row: ClientVerdictRow) -> ClientVerdictRow:
+        """A pushing client's row gets its instance id and software."""
+        c = self._pushed.get(row.key) if row.key is not None else None
+        if c is None:
+            return row
+        return replace(
+            row,
+            client_instance_id=c.meta.client_instance_id,
+            software=f"{c.meta.software_name}/{c.meta.software_version}",
+        )
 
     def _remembered(self, rows: list[ClientVerdictRow], now: float) -> list[ClientVerdictRow]:
         """Fold this poll's rows into the known clients: drop forgotten ones (until seen
@@ -1028,6 +1135,7 @@ def _duration(seconds: float) -> str:
 
 
 def _restored_row(r: ClientRecord, reason: str) -> ClientVerdictRow:
+    telemetry = r.target.startswith(TARGET_PREFIX)
     return ClientVerdictRow(
         client_id=r.client_id,
         kind=r.kind,
@@ -1040,6 +1148,7 @@ def _restored_row(r: ClientRecord, reason: str) -> ClientVerdictRow:
         host=r.host,
         member_id=None,
         identity="restored",
+        source="telemetry" if telemetry else "jmx",
     )
 
 
@@ -1055,4 +1164,5 @@ def _row(v: Verdict, first_seen: float | None) -> ClientVerdictRow:
         first_seen=first_seen,
         host=v.host,
         member_id=v.member_id,
+        source=v.source,
     )
