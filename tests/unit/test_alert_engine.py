@@ -698,3 +698,19 @@ def test_a_resolution_carries_the_reason_it_was_given(
     (note,) = engine.step([], T0 + 10, reasons=by_fp)
     assert note.kind == "resolved"
     assert note.alert.summary == summary
+
+
+def test_an_ack_keeps_its_note_across_a_restart_and_drops_it_on_resolve() -> None:
+    # The note is what the acknowledger wrote; it must survive export/import (the service
+    # stores the engine state as JSON) and leave with the ack when the alert resolves,
+    # so a later firing does not carry a stale note.
+    engine = AlertEngine(RULES)
+    engine.step([F["b1"]], T0)
+    acked = engine.ack(F["b1"].fingerprint, "alice", T0 + 1, note="  rolling broker 1  ")
+    assert (acked.acked_by, acked.acked_note) == ("alice", "rolling broker 1")
+    assert "acknowledged by alice (rolling broker 1)" in acked.status_note
+    again = restarted(engine).get(F["b1"].fingerprint)
+    assert again is not None and again.acked_note == "rolling broker 1"
+    engine.step([], T0 + 2)
+    resolved = engine.get(F["b1"].fingerprint)
+    assert resolved is not None and resolved.acked_by is None and resolved.acked_note == ""

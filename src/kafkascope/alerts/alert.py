@@ -258,6 +258,8 @@ class Alert:
     notified_severities: tuple[Severity, ...] = ()
     acked_by: str | None = None
     acked_at: float | None = None
+    #: What the acknowledger wrote (why, what is being done); "" when nothing.
+    acked_note: str = ""
     fire_history: tuple[float, ...] = ()
     flapping: bool = False
     flapping_since: float | None = None
@@ -280,7 +282,8 @@ class Alert:
         if self.silenced_by:
             notes.append(f"silenced by {', '.join(self.silenced_by)}")
         if self.acked:
-            notes.append(f"acknowledged by {self.acked_by}: repeats held until resolved")
+            note = f" ({self.acked_note})" if self.acked_note else ""
+            notes.append(f"acknowledged by {self.acked_by}{note}: repeats held until resolved")
         return "; ".join(notes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,6 +308,7 @@ class Alert:
             "notified_severities": [s.value for s in self.notified_severities],
             "acked_by": self.acked_by,
             "acked_at": self.acked_at,
+            "acked_note": self.acked_note,
             "fire_history": list(self.fire_history),
             "flapping": self.flapping,
             "flapping_since": self.flapping_since,
@@ -341,6 +345,7 @@ class Alert:
             notified_severities=tuple(Severity(s) for s in told),
             acked_by=None if data.get("acked_by") is None else str(data["acked_by"]),
             acked_at=opt("acked_at"),
+            acked_note=str(data.get("acked_note") or ""),
             fire_history=tuple(float(t) for t in data.get("fire_history", ())),
             flapping=bool(data.get("flapping", False)),
             flapping_since=opt("flapping_since"),

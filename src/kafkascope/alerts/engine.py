@@ -270,15 +270,16 @@ class AlertEngine:
 
     # ---------------------------------------------------------------- acknowledgements
 
-    def ack(self, fp: str, by: str, now: float) -> Alert:
+    def ack(self, fp: str, by: str, now: float, note: str = "") -> Alert:
         """:meth:`plan_ack` and :meth:`apply` at once; the acknowledged alert."""
-        planned = self.plan_ack(fp, by, now)
+        planned = self.plan_ack(fp, by, now, note)
         self.apply(planned)
         return planned.alerts[fp]
 
-    def plan_ack(self, fp: str, by: str, now: float) -> PlannedStep:
+    def plan_ack(self, fp: str, by: str, now: float, note: str = "") -> PlannedStep:
         """Acknowledge a pending or firing alert (its repeats are held until it resolves),
-        as a step to store and then :meth:`apply`."""
+        as a step to store and then :meth:`apply`. ``note`` is kept with it (why, what is
+        being done) until the alert resolves."""
         alert = self._require(fp)
         if alert.state not in (AlertState.PENDING, AlertState.FIRING):
             raise ValueError(
@@ -287,7 +288,7 @@ class AlertEngine:
             )
         if not by:
             raise ValueError("an acknowledgement needs a name (who is handling it)")
-        acked = dataclasses.replace(alert, acked_by=by, acked_at=now)
+        acked = dataclasses.replace(alert, acked_by=by, acked_at=now, acked_note=note.strip())
         return PlannedStep({**self._alerts, fp: acked}, (), None, self._version)
 
     # ---------------------------------------------------------------- persistence
@@ -356,6 +357,7 @@ class AlertEngine:
                 pending_since=now if for_seconds > 0 else None,
                 acked_by=None,
                 acked_at=None,
+                acked_note="",
             )
             if for_seconds <= 0 or now - began >= for_seconds:
                 return self._fire(started, now)
@@ -390,6 +392,7 @@ class AlertEngine:
                 last_change_at=now,
                 acked_by=None,
                 acked_at=None,
+                acked_note="",
             )
         if alert.state is AlertState.PENDING:
             if alert.resolved_at is None and alert.notified_severity is None:

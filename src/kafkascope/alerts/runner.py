@@ -156,12 +156,12 @@ class AlertRunner:
         with self._lock:
             return alert_rows(self.engine.alerts(), state)
 
-    def ack_alert(self, alert_id: str, by: str) -> dict[str, Any]:
+    def ack_alert(self, alert_id: str, by: str, note: str = "") -> dict[str, Any]:
         now = self.clock.now()
         with self._lock:
             if self.engine.get(alert_id) is None:
                 raise KeyError(alert_id)
-            planned = self.engine.plan_ack(alert_id, by, now)
+            planned = self.engine.plan_ack(alert_id, by, now, note)
             state = planned.export_state()
             self.db.write(lambda conn: alert_state.save_engine_state(conn, state, now))
             self.engine.apply(planned)  # stored first: an ack that was not saved did not happen

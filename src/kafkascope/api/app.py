@@ -35,7 +35,7 @@ SILENCE_MAX = 366 * 86400
 
 class AlertsBackend(Protocol):
     def list_alerts(self, state: str | None) -> list[dict[str, Any]]: ...
-    def ack_alert(self, alert_id: str, by: str) -> dict[str, Any]: ...
+    def ack_alert(self, alert_id: str, by: str, note: str = "") -> dict[str, Any]: ...
     def list_silences(self) -> list[dict[str, Any]]: ...
     def add_silence(self, spec: Any, by: str) -> dict[str, Any]: ...
     def delete_silence(self, silence_id: str) -> bool: ...
@@ -91,7 +91,11 @@ class SilenceIn(BaseModel):
 
 
 class AckIn(BaseModel):
+    """Who acknowledges, and an optional note (why, what is being done), kept with the
+    alert and shown by the API, the console and ``kafkascope alerts``."""
+
     by: str = Field(default="api", min_length=1, max_length=200)
+    note: str = Field(default="", max_length=2000)
 
 
 def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -319,7 +323,8 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
     @app.post("/api/v1/alerts/{alert_id}/ack", dependencies=admin)
     def ack(alert_id: str, body: AckIn | None = None) -> dict[str, Any]:
         try:
-            return alerts_backend().ack_alert(alert_id, (body or AckIn()).by)
+            given = body or AckIn()
+            return alerts_backend().ack_alert(alert_id, given.by, given.note)
         except KeyError:
             raise HTTPException(404, f"unknown alert '{alert_id}'") from None
         except ValueError as e:

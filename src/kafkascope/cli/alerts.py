@@ -13,6 +13,7 @@ store can be read (printed as one line by the ``kafkascope`` entry point).
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import time
@@ -26,17 +27,33 @@ import typer
 from kafkascope.alerts.alert import Alert
 from kafkascope.alerts.runner import alert_rows
 from kafkascope.cli.lag import format_seconds, render_table
-from kafkascope.cli.options import TokenFileOpt, TokenOpt, resolve_token
-from kafkascope.config import Config, load_config, split_host_port
+from kafkascope.cli.options import ConfigOpt, TokenFileOpt, TokenOpt, UrlOpt, resolve_token
+from kafkascope.cli.service import service_url
+from kafkascope.config import Config, load_config
 from kafkascope.errors import ConfigError, KafkascopeError
 from kafkascope.model import Severity
 from kafkascope.store.alert_state import read_engine_state_file
 
-__all__ = ["AlertListing", "alerts", "from_service", "from_store", "render_alerts"]
+__all__ = [
+    "AlertListing",
+    "AlertStateChoice",
+    "alerts",
+    "from_service",
+    "from_store",
+    "render_alerts",
+    "service_url",
+]
 
 #: Stored state older than this is called out as stale (the service evaluates every ~10 s).
 STALE_AFTER = 60.0
-_STATES = ("pending", "firing", "resolved")
+
+
+class AlertStateChoice(enum.StrEnum):
+    """The states ``--state`` accepts (an Enum: --help and shell completion list them)."""
+
+    pending = "pending"
+    firing = "firing"
+    resolved = "resolved"
 
 
 @dataclass(frozen=True)
@@ -125,7 +142,8 @@ def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
         if a.get("silenced_by"):
             notes.append("silenced")
         if a.get("acked_by"):
-            notes.append(f"acked by {a['acked_by']}")
+            said = f": {a['acked_note']}" if a.get("acked_note") else ""
+            notes.append(f"acked by {a['acked_by']}{said}")
         if a.get("flapping"):
             notes.append("flapping")
         rows.append(
@@ -147,14 +165,6 @@ def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
     )
 
 
-def service_url(cfg: Config) -> str:
-    """The URL of the service configured in ``cfg`` (a wildcard listen means loopback)."""
-    host, port = split_host_port(cfg.service.listen)
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def _token(cfg: Config | None) -> str | None:
     """The config's first API token (read tokens first: the least power that suffices)."""
     tokens = (*cfg.service.read_tokens, *cfg.service.admin_tokens) if cfg is not None else ()
@@ -162,23 +172,19 @@ def _token(cfg: Config | None) -> str | None:
 
 
 def alerts(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="The kafkascope.toml the service runs.")
-    ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="A running service's base URL (default: the config's listen)."),
-    ] = None,
+    config: ConfigOpt = None,
+    url: UrlOpt = None,
     token: TokenOpt = None,
     token_file: TokenFileOpt = None,
     state: Annotated[
-        str | None, typer.Option("--state", help="Only alerts in this state: " + "|".join(_STATES))
+        AlertStateChoice | None, typer.Option("--state", help="Only alerts in this state.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of text tables (for scripts).")
+    ] = False,
 ) -> None:
     """List pending, firing and recently resolved alerts, from the service or its store."""
-    if state is not None and state not in _STATES:
-        raise ConfigError(f"--state '{state}' is not one of {', '.join(_STATES)}")
+    wanted = state.value if state is not None else None
     if config is None and url is None:
         raise ConfigError("give --config FILE (the service's config) or --url URL")
     secret = resolve_token(token, token_file)
@@ -187,14 +193,14 @@ def alerts(
     assert base is not None  # one of the two was given (checked above)
     listing: AlertListing
     try:
-        listing = from_service(base, secret or _token(cfg), state)
+        listing = from_service(base, secret or _token(cfg), wanted)
     except httpx.TransportError as e:
         if cfg is None:
             raise KafkascopeError(
                 f"no service answers at {base} ({e.__class__.__name__}: {e}). Fix: check the "
                 "URL, or pass --config FILE to read the service's store instead"
             ) from e
-        listing = from_store(cfg.service.data_dir, state)
+        listing = from_store(cfg.service.data_dir, wanted)
         age = time.time() - listing.as_of
         stale = " — STALE: is 'kafkascope serve' running?" if age > STALE_AFTER else ""
         print(

@@ -28,17 +28,29 @@ import json
 import os
 import time
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 
-from kafkascope.cli.alerts import service_url
-from kafkascope.cli.options import TokenFileOpt, TokenOpt, resolve_token
+from kafkascope.cli.lag import BootstrapOpt, PropertyOpt, resolve_target
+from kafkascope.cli.options import (
+    JsonOpt,
+    TokenFileOpt,
+    TokenOpt,
+    UrlOpt,
+    fail_on_option,
+    parse_fail_on,
+    resolve_token,
+)
+from kafkascope.cli.service import ask_first, service_url
+from kafkascope.cli.style import paint, use_colour
 from kafkascope.clock import SystemClock
 from kafkascope.config import ClusterConfig, load_config
 from kafkascope.errors import ConfigError, KafkascopeError
+from kafkascope.model import Liveness
 from kafkascope.monitor.clients import SEVERITY, ClientReport
 from kafkascope.service.builder import client_monitor
 
@@ -54,12 +66,25 @@ __all__ = [
 DEFAULT_SAMPLE = 10.0
 
 
-def choose_cluster(config: Path | None, name: str | None) -> ClusterConfig:
-    """The ``[[clusters]]`` entry named ``name``, or the only one."""
+def choose_cluster(
+    config: Path | None,
+    name: str | None,
+    bootstrap: str | None = None,
+    properties: Sequence[str] = (),
+) -> ClusterConfig:
+    """The ``[[clusters]]`` entry named ``name``, or the only one; with ``bootstrap``, a
+    cluster of that address with default settings (``--property`` for its client)."""
+    if bootstrap is not None:
+        target = resolve_target(config, name, bootstrap, properties)
+        return ClusterConfig.model_validate(
+            {"name": "cli", "bootstrap": target.bootstrap, "client_properties": target.properties},
+            context={"env": os.environ, "base_dir": Path.cwd()},
+        )
     env_clusters = any(k.startswith("KAFKASCOPE_CLUSTERS__") for k in os.environ)
     if config is None and not os.environ.get("KAFKASCOPE_CONFIG") and not env_clusters:
         raise ConfigError(
-            "no configuration given. Fix: pass --config FILE (or set KAFKASCOPE_CONFIG)"
+            "no configuration given. Fix: pass --config FILE (or set KAFKASCOPE_CONFIG), "
+            "or --bootstrap HOST:PORT"
         )
     loaded = load_config(config)
     names = [c.name for c in loaded.clusters]
@@ -84,40 +109,49 @@ def _clock(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S")
 
 
-def render(report: ClientReport) -> str:
-    """The report as a table for people: worst verdicts first."""
+def render(report: Mapping[str, Any]) -> str:
+    """The report (``ClientReport.to_dict()``, or the API's clients answer) as a table for
+    people: worst verdicts first."""
     rows = sorted(
-        report.clients,
-        key=lambda r: (SEVERITY[r.liveness], r.group or "~", r.client_id, r.target or ""),
+        report["clients"],
+        key=lambda r: (
+            SEVERITY[Liveness(r["liveness"])],
+            r["group"] or "~",
+            r["client_id"],
+            r["target"] or "",
+        ),
     )
     table = [("VERDICT", "KIND", "CLIENT", "GROUP", "TARGET", "LAST SEEN", "REASON")]
     table += [
         (
-            r.liveness.value,
-            r.kind,
-            r.client_id,
-            r.group or "-",
-            r.target or "-",
-            _clock(r.last_seen),
-            r.reason,
+            r["liveness"],
+            r["kind"],
+            r["client_id"],
+            r["group"] or "-",
+            r["target"] or "-",
+            _clock(r["last_seen"]),
+            r["reason"],
         )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(6)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:6], widths, strict=True)) + "  " + row[6]
-        for row in table
-    ]
+    on = use_colour()
+    lines = []
+    for n, row in enumerate(table):
+        cells = [cell.ljust(w) for cell, w in zip(row[:6], widths, strict=True)]
+        if n > 0:
+            cells[0] = paint(cells[0], on)
+        lines.append("  ".join(cells) + "  " + row[6])
     lines.append("")
-    lines.append(f"cluster {report.cluster}, {_clock(report.taken_at)} UTC")
-    for name, h in sorted(report.groups.items()):
-        expected = f" of {h.expected} expected" if h.expected is not None else ""
-        state = "; ".join(h.problems) if h.problems else "ok"
-        members = f"{h.members} member{'s' if h.members != 1 else ''}"
+    lines.append(f"cluster {report['cluster']}, {_clock(report['taken_at'])} UTC")
+    for name, h in sorted(report.get("groups", {}).items()):
+        expected = f" of {h['expected']} expected" if h["expected"] is not None else ""
+        state = "; ".join(h["problems"]) if h["problems"] else "ok"
+        members = f"{h['members']} member{'s' if h['members'] != 1 else ''}"
         lines.append(f"group {name}: {members}{expected}: {state}")
-    for topic, why in sorted(report.silent_topics.items()):
+    for topic, why in sorted(report.get("silent_topics", {}).items()):
         lines.append(f"topic {topic}: producers silent: {why}")
-    for error in report.errors:
+    for error in report.get("errors", ()):
         lines.append(f"warning: {error}")
     return "\n".join(lines)
 
@@ -128,32 +162,74 @@ app = typer.Typer(
 )
 
 
+#: Every verdict a client can have.
+VERDICTS = tuple(v.value for v in Liveness)
+
+
 @app.callback()
 def clients(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="kafkascope TOML file (default: $KAFKASCOPE_CONFIG)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="kafkascope TOML file (default: $KAFKASCOPE_CONFIG unless --bootstrap is given).",
+        ),
     ] = None,
     cluster: Annotated[
         str | None,
         typer.Option("--cluster", help="The cluster's name, when the file defines several."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertyOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    fail_on: Annotated[str | None, fail_on_option(VERDICTS, "any client")] = None,
+    as_json: JsonOpt = False,
     sample: Annotated[
         float,
         typer.Option(
             "--sample",
             min=0,
-            help="Seconds to watch the clients before judging (polls every client_interval).",
+            help="Seconds to watch the clients before judging, when no service answers "
+            "(polls every client_interval).",
         ),
     ] = DEFAULT_SAMPLE,
 ) -> None:
     """Every producer, consumer and group member: ALIVE, HUNG, UNRESPONSIVE, DEAD, IDLE or
-    UNKNOWN, with the reason, group, JMX target and when it was last seen."""
+    UNKNOWN, with the reason, group, JMX target and when it was last seen. From a running
+    service when one answers, else sampled. Exit 1 when a client has a --fail-on verdict."""
     if ctx.invoked_subcommand is not None:
         return
-    chosen = choose_cluster(config, cluster)
+    failing = parse_fail_on(fail_on, VERDICTS)
+    answer = None
+    if bootstrap is not None and url is None:
+        typer.echo("kafkascope: --bootstrap: sampling the cluster directly", err=True)
+    else:
+        answer = ask_first(config, url, token, token_file, cluster, "clients", "/clients")
+    report: dict[str, Any]
+    if answer is not None and answer.status == 200:
+        report = {**answer.body, "groups": {}, "silent_topics": {}, "errors": []}
+    else:
+        chosen = choose_cluster(config, cluster, bootstrap, properties or [])
+        report = _sample(chosen, sample).to_dict()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(render(report))
+    hits = [f"{c['client_id']} {c['liveness']}" for c in report["clients"]]
+    hits = [h for h, c in zip(hits, report["clients"], strict=True) if c["liveness"] in failing]
+    if hits:
+        typer.echo(
+            f"kafkascope: --fail-on: {len(hits)} client(s): {', '.join(hits[:10])}", err=True
+        )
+        raise typer.Exit(1)
+
+
+def _sample(chosen: ClusterConfig, sample: float) -> ClientReport:
+    """Poll every ``client_interval`` for ``sample`` seconds; the last poll's report."""
     monitor = client_monitor(chosen, SystemClock())
     interval = chosen.client_interval
     polls = int(sample // interval) + 1
@@ -171,10 +247,7 @@ def clients(
             report = monitor.poll()
     finally:
         monitor.close()
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        typer.echo(render(report))
+    return report
 
 
 @app.command("forget")

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +31,24 @@ from typing import Annotated, Any, Protocol
 
 import typer
 
-from kafkascope.cli.options import JsonOpt, read_secret_file, warn
+from kafkascope.cli.options import (
+    JsonOpt,
+    TokenFileOpt,
+    TokenOpt,
+    UrlOpt,
+    fail_on_option,
+    parse_fail_on,
+    read_secret_file,
+    warn,
+)
+from kafkascope.cli.service import ask_first
+from kafkascope.cli.style import paint, use_colour
 from kafkascope.clock import Clock, SystemClock
 from kafkascope.config import LagConfig, load_config
 from kafkascope.config.schema import is_secret_property
 from kafkascope.errors import ConfigError
-from kafkascope.monitor.lag import GroupReport, LagReport
+from kafkascope.model import Status
+from kafkascope.monitor.lag import LagReport
 from kafkascope.service.builder import lag_monitor
 
 __all__ = [
@@ -275,8 +288,15 @@ def format_seconds(seconds: float | None) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell; numbers right-aligned, text left-aligned."""
+def render_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    status_column: int | None = None,
+    colour: bool | None = None,
+) -> str:
+    """Columns padded to their widest cell; numbers right-aligned, text left-aligned. The
+    ``status_column`` is coloured by its word on a terminal (:mod:`kafkascope.cli.style`)."""
+    on = use_colour() if colour is None else colour
     cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     numeric = [
@@ -284,41 +304,61 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
         for i in range(len(headers))
     ]
     lines = []
-    for row in cells:
+    for n, row in enumerate(cells):
         parts = [
             cell.rjust(w) if num else cell.ljust(w)
             for cell, w, num in zip(row, widths, numeric, strict=True)
         ]
+        if status_column is not None and n > 0:
+            parts[status_column] = paint(parts[status_column], on)
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
 
 
-def _status(g: GroupReport) -> str:
-    return f"{g.status.name} (expired)" if g.expired else g.status.name
-
-
-def groups_text(report: LagReport) -> str:
-    if not report.groups:
-        return f"no consumer groups on {report.cluster}"
-    rows = [
+def groups_text(cluster: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The :func:`groups_json` rows as a table."""
+    if not rows:
+        return f"no consumer groups on {cluster}"
+    table = [
         (
-            g.group,
-            g.state.value,
-            g.type.value,
-            len(g.members),
-            _status(g),
-            g.verdict.partition_count,
-            g.verdict.total_lag,
-            format_seconds(g.lag_seconds),
+            g["group"],
+            g["state"],
+            g["type"],
+            g["members"],
+            f"{g['status']} (expired)" if g.get("expired") else g["status"],
+            g["partition_count"],
+            g["total_lag"],
+            format_seconds(g["lag_seconds"]),
         )
-        for g in (report.groups[name] for name in sorted(report.groups))
+        for g in rows
     ]
     return render_table(
-        ("GROUP", "STATE", "TYPE", "MEMBERS", "STATUS", "PARTITIONS", "LAG", "LAG TIME"), rows
+        ("GROUP", "STATE", "TYPE", "MEMBERS", "STATUS", "PARTITIONS", "LAG", "LAG TIME"),
+        table,
+        status_column=4,
     )
 
 
+def group_row(g: Mapping[str, Any]) -> dict[str, Any]:
+    """A group as ``groups --json`` lists it, from the API's group object (whose
+    ``members`` is a list) or from this module's own rows."""
+    members = g["members"]
+    return {
+        "group": g["group"],
+        "state": g["state"],
+        "type": g["type"],
+        "members": len(members) if isinstance(members, list) else members,
+        "status": g["status"],
+        "partition_count": g["partition_count"],
+        "complete": g["complete"],
+        "total_lag": g["total_lag"],
+        "lag_seconds": g["lag_seconds"],
+        "expired": g["expired"],
+    }
+
+
 def groups_json(report: LagReport) -> dict[str, Any]:
+    """The report's groups as ``groups --json`` lists them, by name."""
     return {
         "cluster": report.cluster,
         "taken_at": report.taken_at,
@@ -340,29 +380,34 @@ def groups_json(report: LagReport) -> dict[str, Any]:
     }
 
 
-def lag_text(g: GroupReport) -> str:
-    v = g.verdict
-    members = f"{len(g.members)} member" + ("" if len(g.members) == 1 else "s")
+def lag_text(g: Mapping[str, Any]) -> str:
+    """One group (``GroupReport.to_dict()``, or the API's group object) as a head line and
+    a table of its partitions."""
+    n = len(g["members"])
+    members = f"{n} member" + ("" if n == 1 else "s")
+    status = f"{g['status']} (expired)" if g.get("expired") else g["status"]
     head = (
-        f"group {g.group}: {_status(g)} ({g.state.value}, {g.type.value.lower()}, {members}; "
-        f"total lag {v.total_lag}, lag time {format_seconds(g.lag_seconds)}, "
-        f"window {v.complete:.0%} complete)"
+        f"group {g['group']}: {status} ({g['state']}, {str(g['type']).lower()}, {members}; "
+        f"total lag {g['total_lag']}, lag time {format_seconds(g['lag_seconds'])}, "
+        f"window {g['complete']:.0%} complete)"
     )
     rows = [
         (
-            p.topic,
-            p.partition,
-            p.end.offset if p.end is not None else None,
-            g.end_offsets.get((p.topic, p.partition)),
-            p.current_lag,
-            format_seconds(p.lag_seconds),
-            p.status.name,
-            f"{p.client_id}@{p.owner}" if p.client_id else "-",
+            p["topic"],
+            p["partition"],
+            p["committed"],
+            p.get("end_offset", p.get("end")),
+            p["lag"],
+            format_seconds(p["lag_seconds"]),
+            p["status"],
+            f"{p['client_id']}@{p['owner']}" if p.get("client_id") else "-",
         )
-        for p in v.partitions
+        for p in g.get("partitions", ())
     ]
     table = render_table(
-        ("TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG TIME", "STATUS", "OWNER"), rows
+        ("TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG TIME", "STATUS", "OWNER"),
+        rows,
+        status_column=6,
     )
     return f"{head}\n{table}" if rows else head
 
@@ -371,9 +416,14 @@ def lag_text(g: GroupReport) -> str:
 # The commands
 # ---------------------------------------------------------------------------------------
 
-ConfigOpt = Annotated[
+TargetConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="kafkascope TOML file naming the cluster (as for serve)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="kafkascope TOML file naming the cluster (as for serve; default: "
+        "$KAFKASCOPE_CONFIG unless --bootstrap is given).",
+    ),
 ]
 ClusterOpt = Annotated[
     str | None, typer.Option("--cluster", help="Which [[clusters]] of --config (by name).")
@@ -393,7 +443,11 @@ PropertyOpt = Annotated[
 ]
 SampleOpt = Annotated[
     float,
-    typer.Option("--sample", min=0, help="Seconds to watch the offsets before judging."),
+    typer.Option(
+        "--sample",
+        min=0,
+        help="Seconds to watch the offsets before judging (when no service answers).",
+    ),
 ]
 IntervalOpt = Annotated[
     float, typer.Option("--interval", min=0.1, help="Seconds between polls while sampling.")
@@ -401,6 +455,10 @@ IntervalOpt = Annotated[
 KafkaTimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0.5, help="Seconds each Kafka request may take.")
 ]
+#: Every lag status a group or partition can have (Burrow's names).
+STATUSES = tuple(s.name for s in Status)
+GroupsFailOn = Annotated[str | None, fail_on_option(STATUSES, "any group")]
+LagFailOn = Annotated[str | None, fail_on_option(STATUSES, "the group or any of its partitions")]
 
 
 def _source(
@@ -416,53 +474,116 @@ def _source(
     return SampledSource(target, sample, interval, timeout)
 
 
+def _ask(
+    config: Path | None,
+    url: str | None,
+    token: str | None,
+    token_file: Path | None,
+    cluster: str | None,
+    bootstrap: str | None,
+    path: str,
+) -> Any:
+    """The running service's answer for ``path`` (see :func:`~kafkascope.cli.service.
+    ask_first`), or None: then the command samples the cluster itself, and says so."""
+    if bootstrap is not None and url is None:
+        typer.echo("kafkascope: --bootstrap: sampling the cluster directly", err=True)
+        return None
+    return ask_first(config, url, token, token_file, cluster, "lag", path)
+
+
 def groups(
     as_json: JsonOpt = False,
-    config: ConfigOpt = None,
+    config: TargetConfigOpt = None,
     cluster: ClusterOpt = None,
     bootstrap: BootstrapOpt = None,
     properties: PropertyOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    fail_on: GroupsFailOn = None,
     sample: SampleOpt = DEFAULT_SAMPLE,
     interval: IntervalOpt = DEFAULT_INTERVAL,
     timeout: KafkaTimeoutOpt = 10.0,
 ) -> None:
-    """Every consumer group: state, members, lag status, total lag and lag time."""
-    source = _source(config, cluster, bootstrap, properties, sample, interval, timeout)
-    report = source.report(None)
-    if as_json:
-        typer.echo(json.dumps(groups_json(report), indent=2))
+    """Every consumer group: state, members, lag status, total lag and lag time. From a
+    running service when one answers, else sampled from the cluster. Exit 1 when a group
+    has a --fail-on status."""
+    failing = parse_fail_on(fail_on, STATUSES)
+    answer = _ask(config, url, token, token_file, cluster, bootstrap, "/groups")
+    if answer is not None and answer.status == 200:
+        body = answer.body
+        name, taken_at = answer.cluster, body["taken_at"]
+        rows = [group_row(g) for g in body["groups"]]
     else:
-        typer.echo(groups_text(report))
+        source = _source(config, cluster, bootstrap, properties, sample, interval, timeout)
+        report = source.report(None)
+        name, taken_at = report.cluster, report.taken_at
+        rows = groups_json(report)["groups"]
+    if as_json:
+        doc = {"cluster": name, "taken_at": taken_at, "groups": rows}
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        typer.echo(groups_text(name, rows))
+    _fail_if(failing, [(g["group"], g["status"]) for g in rows], "group")
+
+
+def _fail_if(failing: frozenset[str], found: Sequence[tuple[str, str]], what: str) -> None:
+    """Exit 1 naming what has a --fail-on status (for cron and Nagios-style checks)."""
+    hits = [f"{name} {status}" for name, status in found if status in failing]
+    if hits:
+        shown = ", ".join(hits[:10]) + (f" and {len(hits) - 10} more" if len(hits) > 10 else "")
+        typer.echo(f"kafkascope: --fail-on: {len(hits)} {what}(s) matched: {shown}", err=True)
+        raise typer.Exit(1)
 
 
 def lag(
     group: Annotated[str, typer.Argument(help="The consumer group id.")],
     as_json: JsonOpt = False,
-    config: ConfigOpt = None,
+    config: TargetConfigOpt = None,
     cluster: ClusterOpt = None,
     bootstrap: BootstrapOpt = None,
     properties: PropertyOpt = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    fail_on: LagFailOn = None,
     sample: SampleOpt = DEFAULT_SAMPLE,
     interval: IntervalOpt = DEFAULT_INTERVAL,
     timeout: KafkaTimeoutOpt = 10.0,
 ) -> None:
     """One group per partition: committed and end offsets, lag, lag time, status and the
-    owning client (client id @ host). Exit 1 when the group does not exist."""
-    source = _source(config, cluster, bootstrap, properties, sample, interval, timeout)
-    report = source.report([group])
-    found = report.group(group)
-    missing = group not in report.groups
+    owning client (client id @ host). Exit 1 when the group does not exist, or when it or
+    a partition has a --fail-on status."""
+    failing = parse_fail_on(fail_on, STATUSES)
+    path = f"/groups/{urllib.parse.quote(group, safe='')}"
+    answer = _ask(config, url, token, token_file, cluster, bootstrap, path)
+    if answer is not None:
+        name = answer.cluster
+        missing = answer.status == 404
+        found: dict[str, Any] = (
+            {"group": group, "status": Status.NOTFOUND.name} if missing else answer.body
+        )
+        for p in found.get("partitions", ()):
+            p["end_offset"] = p.pop("end", None)
+    else:
+        source = _source(config, cluster, bootstrap, properties, sample, interval, timeout)
+        report = source.report([group])
+        name = report.cluster
+        found = report.group(group).to_dict()
+        missing = group not in report.groups
     if as_json:
-        typer.echo(json.dumps({"cluster": report.cluster, **found.to_dict()}, indent=2))
+        typer.echo(json.dumps({"cluster": name, **found}, indent=2))
     elif not missing:
         typer.echo(lag_text(found))
     if missing:
         print(
-            f"kafkascope: group '{group}' not found on {report.cluster} (NOTFOUND): it has no "
+            f"kafkascope: group '{group}' not found on {name} (NOTFOUND): it has no "
             "members and no committed offsets. Fix: check the name with 'kafkascope groups'",
             file=sys.stderr,
         )
         raise typer.Exit(1)
+    parts = [(f"{p['topic']}-{p['partition']}", p["status"]) for p in found.get("partitions", ())]
+    _fail_if(failing, [(group, found["status"]), *parts], "group or partition")
 
 
 def register(app: typer.Typer) -> None:

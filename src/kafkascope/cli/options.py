@@ -17,25 +17,57 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from kafkascope.errors import ConfigError
 
 __all__ = [
+    "CONFIG_ENV",
     "TOKEN_ENV",
+    "ConfigOpt",
     "JsonOpt",
+    "RequiredConfigOpt",
     "TokenFileOpt",
     "TokenOpt",
+    "UrlOpt",
+    "completer",
+    "fail_on_option",
+    "parse_fail_on",
     "read_secret_file",
     "resolve_token",
     "warn",
 ]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON instead of text tables (for scripts).")
+]
+
+#: The environment variable naming the config file, for every command that takes one.
+CONFIG_ENV = "KAFKASCOPE_CONFIG"
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar=CONFIG_ENV,
+        help="The kafkascope TOML file (the one 'kafkascope serve' runs).",
+    ),
+]
+RequiredConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config", "-c", envvar=CONFIG_ENV, help="The kafkascope TOML file.", show_default=False
+    ),
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="A running service's base URL (default: the config's listen)."),
+]
 
 #: The environment variable that gives the CLI its API token.
 TOKEN_ENV = "KAFKASCOPE_TOKEN"
@@ -110,3 +142,37 @@ def resolve_token(
     if token_file is not None:
         return read_secret_file(token_file, "--token-file")
     return env.get(TOKEN_ENV) or None
+
+
+def parse_fail_on(text: str | None, valid: Sequence[str]) -> frozenset[str]:
+    """``--fail-on WARN,err`` → ``{"WARN", "ERR"}`` (case-insensitive); an unknown name is
+    an error listing the valid ones. Empty for no option."""
+    if text is None:
+        return frozenset()
+    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if not names or unknown:
+        what = f"'{', '.join(unknown)}' is not a status" if unknown else "names no status"
+        raise ConfigError(f"--fail-on {what}. Fix: use one or more of {', '.join(valid)}")
+    return frozenset(names)
+
+
+def completer(valid: Sequence[str]) -> Callable[[str], list[str]]:
+    """Shell completion for a comma-separated list of ``valid`` names: the last name."""
+
+    def complete(incomplete: str) -> list[str]:
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        return [prefix + v for v in valid if v.startswith(last.upper())]
+
+    return complete
+
+
+def fail_on_option(valid: Sequence[str], what: str) -> Any:
+    """The ``--fail-on STATUS[,STATUS...]`` option, its choices in --help and completion."""
+    return typer.Option(
+        "--fail-on",
+        metavar="STATUS[,STATUS...]",
+        help=f"Exit 1 when {what} has one of these statuses (comma-separated): {', '.join(valid)}.",
+        autocompletion=completer(valid),
+    )

@@ -385,9 +385,8 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
     @app.post("/alerts/{alert_id}/ack")
     def ack(request: Request, alert_id: str) -> Response:
         note = request.state.form.get("note", "").strip()
-        by = f"console: {note}" if note else "console"
         try:
-            alerts_runner().ack_alert(alert_id, by[:200])
+            alerts_runner().ack_alert(alert_id, "console", note[:2000])
         except KeyError:
             raise HTTPException(404, f"unknown alert '{alert_id}'") from None
         except ValueError as e:
