@@ -49,6 +49,11 @@ system-deps:
 	  echo "installing systemd (for systemd-analyze) with apt-get"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q systemd; }
+	@# The Alertmanager receiver's e2e test runs Debian's Alertmanager on loopback.
+	@command -v prometheus-alertmanager >/dev/null || { \
+	  echo "installing prometheus-alertmanager with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q prometheus-alertmanager; }
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)

@@ -29,8 +29,9 @@ from kafkascope.alerts.engine import AlertEngine
 from kafkascope.alerts.inputs import CounterLog, build_views, report_times, rule_samples
 from kafkascope.alerts.notify import Notifier
 from kafkascope.alerts.outbox import Outbox
+from kafkascope.alerts.resend import Resender
 from kafkascope.alerts.routing import route
-from kafkascope.alerts.setup import build_notifiers, build_routes, build_rules
+from kafkascope.alerts.setup import build_notifiers, build_routes, build_rules, console_url
 from kafkascope.alerts.user_rules import evaluate_user_rule
 from kafkascope.clock import Clock
 from kafkascope.config import Config
@@ -62,10 +63,20 @@ class AlertRunner:
             [*self.pack, *self.user_rules], repeat_interval=config.alerts.repeat_interval
         )
         self.notifiers = (
-            dict(notifiers) if notifiers is not None else build_notifiers(config.alerts)
+            dict(notifiers)
+            if notifiers is not None
+            else build_notifiers(config.alerts, console_url(config.service.listen))
         )
         self.routes = build_routes(config.alerts)
         self.outbox = Outbox(db, self.notifiers, clock)
+        #: Receivers that forget a firing alert unless it is re-posted (Alertmanager).
+        self.resender = Resender(
+            {
+                name: every
+                for name, n in self.notifiers.items()
+                if isinstance(every := getattr(n, "resend_interval", None), (int, float))
+            }
+        )
         self.silences: dict[str, Silence] = {}
         self.counters = CounterLog()
         self._lock = threading.Lock()
@@ -137,6 +148,11 @@ class AlertRunner:
             state = planned.export_state()
             receivers = list(self.notifiers)
             items = [(n, route(n, self.routes, default=receivers)) for n in planned.notifications]
+            # Re-posts owed to receivers that forget firing alerts (alerts/resend), queued
+            # in the same transaction: they keep the outbox's guarantees.
+            items += self.resender.due(
+                planned.alerts.values(), items, now, self.routes, receivers, self._pending_pairs
+            )
 
             def write(conn: Transaction) -> None:
                 alert_state.save_engine_state(conn, state, now)
@@ -144,7 +160,13 @@ class AlertRunner:
 
             self.db.write(write)
             self.engine.apply(planned)
+            self.resender.record(items, now)
+            self.resender.forget(planned.alerts)
         return list(planned.notifications)
+
+    def _pending_pairs(self) -> set[tuple[str, str]]:
+        """(receiver, fingerprint) of every row still waiting in the outbox."""
+        return {(item.receiver, item.fingerprint) for item in self.outbox.pending()}
 
     def deliver(self) -> None:
         """Send what the outbox holds that is due (the service runs this as its own job, so

@@ -7,20 +7,35 @@ models.
 
 from __future__ import annotations
 
+import socket
+
 from kafkascope.alerts.alert import Matcher
-from kafkascope.alerts.notify import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
+from kafkascope.alerts.notify import (
+    AlertmanagerNotifier,
+    EmailNotifier,
+    Notifier,
+    SlackNotifier,
+    WebhookNotifier,
+)
 from kafkascope.alerts.overrides import apply_overrides
 from kafkascope.alerts.pack import BUILTIN_RULES, RuleSpec
 from kafkascope.alerts.routing import Route
 from kafkascope.alerts.user_rules import UserRule
-from kafkascope.config import AlertsConfig, EmailReceiver, SlackReceiver, WebhookReceiver
+from kafkascope.config import (
+    AlertmanagerReceiver,
+    AlertsConfig,
+    EmailReceiver,
+    SlackReceiver,
+    WebhookReceiver,
+)
 from kafkascope.model import Severity
 
-__all__ = ["build_notifiers", "build_routes", "build_rules"]
+__all__ = ["build_notifiers", "build_routes", "build_rules", "console_url"]
 
 
-def build_notifiers(alerts: AlertsConfig) -> dict[str, Notifier]:
-    """One notifier per configured receiver (secrets revealed only here)."""
+def build_notifiers(alerts: AlertsConfig, console: str = "") -> dict[str, Notifier]:
+    """One notifier per configured receiver (secrets revealed only here). ``console`` is
+    kafkascope's base URL as people reach it (:func:`console_url`), for links back."""
     out: dict[str, Notifier] = {}
     for r in alerts.receivers:
         if isinstance(r, WebhookReceiver):
@@ -40,7 +55,29 @@ def build_notifiers(alerts: AlertsConfig) -> dict[str, Notifier]:
                 list(r.to),
                 r.timeout,
             )
+        elif isinstance(r, AlertmanagerReceiver):
+            out[r.name] = AlertmanagerNotifier(
+                r.url,
+                console=console or "http://127.0.0.1:8321",
+                username=r.username,
+                password=r.password.reveal() if r.password else None,
+                bearer_token=r.bearer_token.reveal() if r.bearer_token else None,
+                timeout=r.timeout,
+                resend_interval=r.resend_interval,
+            )
     return out
+
+
+def console_url(listen: str) -> str:
+    """``http://HOST:PORT`` of ``[service] listen``; a wildcard address (``0.0.0.0``,
+    ``::``) becomes this machine's host name, which others can resolve."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def build_rules(alerts: AlertsConfig) -> tuple[tuple[RuleSpec, ...], tuple[UserRule, ...]]:

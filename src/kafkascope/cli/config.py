@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from kafkascope.config import (
     RULE_DESCRIPTIONS,
+    AlertmanagerReceiver,
     ClusterConfig,
     Config,
     EmailReceiver,
@@ -129,6 +130,15 @@ def _receiver(r: Receiver) -> str:
         return f"  {r.name}: webhook {_origin(r.url)}{headers}{insecure}"
     if isinstance(r, SlackReceiver):
         return f"  {r.name}: slack {_origin(r.webhook_url)}"
+    if isinstance(r, AlertmanagerReceiver):
+        if r.bearer_token is not None:
+            auth = f", bearer token {_secret(r.bearer_token)}"
+        elif r.username is not None:
+            auth = f", user {r.username}, password {_secret(r.password)}"
+        else:
+            auth = ""
+        every = f"re-posted every {format_duration(r.resend_interval)}"
+        return f"  {r.name}: alertmanager {r.url} ({every}{auth})"
     assert isinstance(r, EmailReceiver)
     tls = {"starttls": "STARTTLS", "implicit": "implicit TLS", "none": "no TLS"}[r.tls]
     if r.allow_insecure:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from kafkascope.config.alerting import (
     RULE_DESCRIPTIONS,
+    AlertmanagerReceiver,
     AlertsConfig,
     CustomRule,
     EmailReceiver,
@@ -83,6 +84,7 @@ from kafkascope.config.values import (
 __all__ = [
     "ENV_PREFIX",
     "RULE_DESCRIPTIONS",
+    "AlertmanagerReceiver",
     "AlertsConfig",
     "ClusterConfig",
     "Config",

@@ -251,7 +251,82 @@ class EmailReceiver(Settings):
         return self
 
 
-Receiver = Annotated[WebhookReceiver | SlackReceiver | EmailReceiver, Field(discriminator="kind")]
+class AlertmanagerReceiver(Settings):
+    """Prometheus Alertmanager: alerts POSTed to its v2 API (`/api/v2/alerts`), re-posted
+    every `resend_interval` while they fire (`docs/notifications.md`)."""
+
+    kind: Literal["alertmanager"] = Field(description="Receiver kind.", examples=['"alertmanager"'])
+    name: Name = Field(description="Unique receiver name.", examples=['"alertmanager"'])
+    url: str = Field(
+        description="Alertmanager's base URL, with its `--web.route-prefix` if any; "
+        "`/api/v2/alerts` is added.",
+        examples=['"http://alertmanager.example.com:9093"'],
+    )
+    username: str | None = Field(
+        default=None, description="HTTP basic-auth user (Alertmanager behind a proxy)."
+    )
+    password: Secret | None = Field(default=None, description="HTTP basic-auth password.")
+    bearer_token: Secret | None = Field(
+        default=None, description="Sent as `Authorization: Bearer TOKEN`; instead of basic auth."
+    )
+    resend_interval: Duration = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="A firing alert is posted again this often (Prometheus: 1 minute); each "
+        "post is valid for 4 intervals, so Alertmanager ends an alert by itself 4 intervals "
+        "after kafkascope last said it fires.",
+    )
+    timeout: Duration = Field(default=10.0, gt=0, description="Bound of one delivery attempt.")
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow a password or bearer token over plain http:// (it would cross the "
+        "network readable). Only for a trusted network path.",
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> AlertmanagerReceiver:
+        try:
+            parts = urllib.parse.urlsplit(self.url)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise problem(
+                f"{self.url!r} is not an http(s) URL with a host",
+                'write Alertmanager\'s base URL, like "http://alertmanager:9093"',
+                "url",
+            )
+        if parts.username is not None or parts.password is not None or parts.query:
+            raise problem(
+                "has user info or a query",
+                "put credentials in username/password or bearer_token, and give the base URL",
+                "url",
+            )
+        if self.bearer_token is not None and (
+            self.username is not None or self.password is not None
+        ):
+            raise problem(
+                "both bearer_token and username/password are set",
+                "keep one of the two",
+                "bearer_token",
+            )
+        if self.password is not None and self.username is None:
+            raise problem("a password is set but no username", 'add username = "..."', "username")
+        secret = self.password is not None or self.bearer_token is not None
+        if secret and parts.scheme == "http" and not self.allow_insecure:
+            raise problem(
+                "is plain http:// but a password or bearer token would cross the network readable",
+                f"use an https:// URL, or {_INSECURE_FIX}",
+                "url",
+            )
+        return self
+
+
+Receiver = Annotated[
+    WebhookReceiver | SlackReceiver | EmailReceiver | AlertmanagerReceiver,
+    Field(discriminator="kind"),
+]
 
 
 class AlertsConfig(Settings):

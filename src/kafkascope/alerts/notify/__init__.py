@@ -26,11 +26,13 @@ through a scrubber that replaces them with ``***``, and a URL is named by its or
 
 Every message carries the notification id (webhook JSON ``id``, header
 ``Idempotency-Key``, e-mail ``Message-ID``) so a receiver can drop the rare duplicate the
-outbox may send after a crash (see ``docs/notifications.md``).
+outbox may send after a crash (see ``docs/notifications.md``); Alertmanager merges a
+repeated post of the same labels by itself.
 """
 
 from __future__ import annotations
 
+from kafkascope.alerts.notify.alertmanager import AlertmanagerNotifier, alertmanager_alert
 from kafkascope.alerts.notify.base import Notifier
 from kafkascope.alerts.notify.email import EmailNotifier, SmtpTls, email_subject, email_text
 from kafkascope.alerts.notify.slack import SlackNotifier, slack_body
@@ -38,11 +40,13 @@ from kafkascope.alerts.notify.webhook import WEBHOOK_BODY_VERSION, WebhookNotifi
 
 __all__ = [
     "WEBHOOK_BODY_VERSION",
+    "AlertmanagerNotifier",
     "EmailNotifier",
     "Notifier",
     "SlackNotifier",
     "SmtpTls",
     "WebhookNotifier",
+    "alertmanager_alert",
     "email_subject",
     "email_text",
     "slack_body",

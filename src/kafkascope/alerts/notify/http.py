@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -80,13 +80,14 @@ def post_json(
     *,
     url: httpx.URL,
     target: str,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | Sequence[Any],
     headers: Mapping[str, str],
     timeout: float,
     verify: ssl.SSLContext | bool,
     scrub: Scrubber,
 ) -> str:
-    """POST ``body``; the receiver's answer on 2xx, else a classified ``NotifyError``."""
+    """POST ``body`` (a JSON object or list); the receiver's answer on 2xx, else a
+    classified ``NotifyError``."""
 
     def fail(message: str, retryable: bool) -> NotifyError:
         return NotifyError(scrub(f"{target}: {message}"), retryable=retryable)
