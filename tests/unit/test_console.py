@@ -157,3 +157,82 @@ def test_same_token(a: str | None, b: str | None, same: bool) -> None:
 )
 def test_the_guard_leaves_only_the_console_to_it(path: str, console: bool) -> None:
     assert is_console(path) is console
+
+
+def test_every_chart_reads_a_series_the_service_records() -> None:
+    """A chart asks history for a series by name; a name nothing records (a rename in the
+    series table or the JMX catalog) would draw an empty chart forever. Each name in the
+    templates must be a series the service writes (monitor/series.py) or a catalog metric
+    (sources/jmx/catalog/*.yaml), which the service stores under its own name."""
+    import re
+    from pathlib import Path
+
+    from kafkascope.monitor import series
+    from kafkascope.sources.jmx.catalog import default_catalog
+
+    templates = Path(series.__file__).parents[1] / "api" / "console" / "templates"
+    names: set[str] = set()
+    for page in templates.glob("*.html"):
+        names |= set(re.findall(r'chart\("[^"]*", "([a-z_0-9]+)"', page.read_text()))
+    assert len(names) >= 10, names  # the overview, broker, topic, group and client charts
+    recorded = {v.name for v in vars(series).values() if isinstance(v, series.SeriesSpec)}
+    catalog = default_catalog()
+    for set_ in catalog.sets:
+        recorded |= {m.name for _, m in set_.metrics()}
+    assert sorted(names - recorded) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "bounds", "ignored"),
+    [
+        # Numbers, integer or not, are kept as given.
+        ({"min_lag": "1000", "max_members": "0"}, {"min_lag": 1000.0, "max_members": 0.0}, ()),
+        ({"min_lag_seconds": "2.5"}, {"min_lag_seconds": 2.5}, ()),
+        # An empty box (the form sends every field) is no bound, not an error.
+        ({"min_lag": ""}, {}, ()),
+        # Not a number, negative, or infinite: dropped and named.
+        ({"min_lag": "lots"}, {}, ("min_lag=lots",)),
+        ({"min_members": "-1"}, {}, ("min_members=-1",)),
+        ({"min_lag": "inf"}, {}, ("min_lag=inf",)),
+    ],
+)
+def test_parse_query_bounds(
+    params: dict[str, str], bounds: dict[str, float], ignored: tuple[str, ...]
+) -> None:
+    from kafkascope.api.console.tables import GROUP_BOUNDS
+
+    q = parse_query(
+        params,
+        filters={},
+        sorts=GROUP_SORTS,
+        default_sort="status",
+        bounds=tuple(GROUP_BOUNDS),
+    )
+    assert dict(q.bounds) == bounds
+    assert q.ignored == ignored
+
+
+@pytest.mark.parametrize(
+    ("row", "bounds", "kept"),
+    [
+        # At least: equal is in, below is out.
+        ({"lag": 1000, "lag_seconds": 5.0, "members": 2}, {"min_lag": 1000}, True),
+        ({"lag": 999, "lag_seconds": 5.0, "members": 2}, {"min_lag": 1000}, False),
+        # At most: "max_members=0" lists the groups nobody consumes.
+        ({"lag": 0, "lag_seconds": 0.0, "members": 0}, {"max_members": 0}, True),
+        ({"lag": 0, "lag_seconds": 0.0, "members": 1}, {"max_members": 0}, False),
+        # Lag seconds not known yet meets no bound (it is not "0 s behind").
+        ({"lag": 10, "lag_seconds": None, "members": 1}, {"min_lag_seconds": 0}, False),
+        # Every bound must hold.
+        (
+            {"lag": 10, "lag_seconds": 60.0, "members": 3},
+            {"min_lag_seconds": 30, "min_members": 4},
+            False,
+        ),
+        ({"lag": 10, "lag_seconds": 60.0, "members": 3}, {}, True),
+    ],
+)
+def test_group_bounds(row: dict[str, float | None], bounds: dict[str, float], kept: bool) -> None:
+    from kafkascope.api.console.tables import within
+
+    assert within(row, bounds) is kept

@@ -12,6 +12,7 @@ import dataclasses
 import html
 import json
 import re
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -53,8 +54,8 @@ class Backend:
         return []
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[Backend, str]]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[Backend, str]]:
     backend = Backend()
     http = HttpServer(backend, ("127.0.0.1", 0))
     http.start()
@@ -62,6 +63,18 @@ def served() -> Iterator[tuple[Backend, str]]:
         yield backend, http.url
     finally:
         http.stop()
+
+
+@pytest.fixture
+def served(server: tuple[Backend, str]) -> tuple[Backend, str]:
+    """The module's server with a fresh copy of the example state (tests swap reports)."""
+    backend, url = server
+    backend.live = example_live()
+    live = backend.live.clusters["prod"]
+    # New report objects: nothing cached by an earlier test is found again.
+    live.lag = dataclasses.replace(live.lag)  # type: ignore[type-var]
+    live.brokers = dataclasses.replace(live.brokers)  # type: ignore[type-var]
+    return backend, url
 
 
 def swap_lag(backend: Backend) -> None:
@@ -77,13 +90,20 @@ def test_json_lists_are_encoded_once_per_report_and_answer_304_on_a_match(
     backend, url = served
     built: list[str] = []
     real = views.group_json
-    monkeypatch.setattr(
-        views, "group_json", lambda g, *a, **k: built.append(g.group) or real(g, *a, **k)
-    )
+
+    def counted(g: GroupReport, *a: Any, **k: Any) -> dict[str, Any]:
+        built.append(g.group)
+        return real(g, *a, **k)
+
+    monkeypatch.setattr(views, "group_json", counted)
     with httpx.Client(base_url=f"{url}/api/v1/clusters/prod", timeout=10) as http:
         first, second = http.get("/groups"), http.get("/groups")
         assert first.status_code == second.status_code == 200
         assert first.headers["content-type"] == "application/json"
+        # httpx asks for gzip: it gets the body compressed once, decoded to the same JSON.
+        assert first.headers["content-encoding"] == "gzip"
+        plain = http.get("/groups", headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == first.content
         # The same bytes, built once: three groups, each rendered one time for two GETs.
         assert first.content == second.content
         assert sorted(built) == ["audit", "billing", "fresh"]
@@ -123,9 +143,12 @@ def test_console_groups_table_is_rendered_once_per_report_and_query(
     backend, url = served
     calls: list[str] = []
     real = tables.group_rows
-    monkeypatch.setattr(
-        tables, "group_rows", lambda lag, q: calls.append(q.sort) or real(lag, q)
-    )
+
+    def counted(lag: Any, q: tables.Query) -> list[dict[str, Any]]:
+        calls.append(q.sort)
+        return real(lag, q)
+
+    monkeypatch.setattr(tables, "group_rows", counted)
     with httpx.Client(base_url=f"{url}/ui/c/prod", timeout=10) as http:
         pages = [http.get("/groups?sort=lag&order=desc") for _ in range(3)]
         assert [p.status_code for p in pages] == [200, 200, 200]
@@ -198,3 +221,36 @@ def test_group_page_embeds_the_worst_partitions_window(served: tuple[Backend, st
     assert "Burrow window of orders-1" in page.text
     fresh = httpx.get(f"{url}/ui/c/prod/groups/fresh", timeout=10)
     assert "No partition window yet" in fresh.text and "data-window" not in fresh.text
+
+
+def test_group_bounds_are_a_permalink(served: tuple[Backend, str]) -> None:
+    _, url = served
+    page = httpx.get(f"{url}/ui/c/prod/groups?min_lag=100&sort=group", timeout=10)
+    assert re.findall(r'<tr data-group="([^"]+)"', page.text) == ["billing"]  # lag 500
+    assert 'name="min_lag" inputmode="numeric" size="8" value="100"' in page.text
+    # The sort headers keep the bound, so a click does not lose the filter.
+    assert "min_lag=100" in re.search(r'<th scope="col"[^>]*><a href="([^"]+)">lag', page.text)[1]  # type: ignore[index]
+    bad = httpx.get(f"{url}/ui/c/prod/groups?min_lag=lots", timeout=10)
+    assert "Ignored: min_lag=lots" in bad.text
+    assert len(re.findall(r"<tr data-group=", bad.text)) == 3
+
+
+def test_stale_banner_names_what_is_old_and_what_is_missing(
+    served: tuple[Backend, str],
+) -> None:
+    """The example's lag report was taken long ago (2023) and it has no clients report:
+    the page says both, on every page of the cluster; a fresh lag report clears that part."""
+    backend, url = served
+    page = httpx.get(f"{url}/ui/c/prod", timeout=10).text
+    banner = re.search(r'<p class="banner warn stale"[^>]*>(.*?)</p>', page, re.S)
+    assert banner, "a stale banner"
+    assert re.search(r"groups and lag data is \d+ s old \(every 30 s expected\)", banner[1])
+    assert "no clients report yet" in banner[1]
+    live = backend.live.clusters["prod"]
+    assert live.lag is not None
+    live.lag = dataclasses.replace(live.lag, taken_at=time.time())
+    live.brokers = dataclasses.replace(live.brokers, taken_at=time.time())  # type: ignore[type-var]
+    groups = httpx.get(f"{url}/ui/c/prod/groups", timeout=10).text
+    banner = re.search(r'<p class="banner warn stale"[^>]*>(.*?)</p>', groups, re.S)
+    assert banner and "no clients report yet" in banner[1]
+    assert "groups and lag data is" not in banner[1] and "brokers data" not in banner[1]

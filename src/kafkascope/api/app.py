@@ -174,9 +174,13 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         request: Request, key: tuple[str, str], reports: tuple[object, ...], build: Any
     ) -> Response:
         body = lists.get(key, reports, lambda: JsonBytes.of(build()))
-        headers = {"etag": body.etag, "cache-control": "no-cache"}
+        headers = {"etag": body.etag, "cache-control": "no-cache", "vary": "accept-encoding"}
         if body.matches(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
+        packed = body.packed_for(request.headers.get("accept-encoding"))
+        if packed is not None:
+            headers["content-encoding"] = "gzip"
+            return Response(packed, media_type="application/json", headers=headers)
         return Response(body.body, media_type="application/json", headers=headers)
 
     @app.get("/api/v1/clusters/{name}/brokers", dependencies=read)

@@ -10,6 +10,7 @@ swapped. Concurrent requests at a swap wait for one build instead of each doing 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import threading
@@ -23,6 +24,8 @@ T = TypeVar("T")
 #: Entries kept per cache: a cluster's lists times the query strings people bookmark.
 #: Past it the least recently used entry goes (a query string is the caller's to choose).
 MAX_ENTRIES = 256
+#: Bodies from this size on are also kept gzipped (smaller ones cost more to unpack).
+GZIP_FROM = 1024
 
 
 class PerReport(Generic[T]):
@@ -64,18 +67,21 @@ class PerReport(Generic[T]):
 
 @dataclass(frozen=True)
 class JsonBytes:
-    """A JSON body encoded once, with its entity tag (a digest of the bytes)."""
+    """A JSON body encoded once, with its entity tag (a digest of the bytes) and, when it
+    is big enough to be worth it, its gzip form (compressed once too: a client sending
+    ``Accept-Encoding: gzip`` gets a tenth of the bytes for 1,000 groups)."""
 
     body: bytes
     etag: str
+    gzipped: bytes | None = None
 
     @classmethod
     def of(cls, value: Any) -> JsonBytes:
         # What FastAPI's JSONResponse writes: UTF-8, compact, NaN refused.
-        body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
-            "utf-8"
-        )
-        return cls(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        body = text.encode("utf-8")
+        packed = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_FROM else None
+        return cls(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', packed)
 
     def matches(self, if_none_match: str | None) -> bool:
         """Does an ``If-None-Match`` header name this body (so 304 may answer)?"""
@@ -83,3 +89,13 @@ class JsonBytes:
             return False
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
         return "*" in tags or self.etag in tags
+
+    def packed_for(self, accept_encoding: str | None) -> bytes | None:
+        """The gzip form when the client accepts it (and one was made), else None."""
+        if self.gzipped is None or not accept_encoding:
+            return None
+        for part in accept_encoding.lower().split(","):
+            coding, _, q = part.strip().partition(";")
+            if coding.strip() in ("gzip", "*") and q.replace(" ", "") not in ("q=0", "q=0.0"):
+                return self.gzipped
+        return None

@@ -195,6 +195,7 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
             sorts=tables.GROUP_SORTS,
             default_sort="status",
             default_desc=True,
+            bounds=tuple(tables.GROUP_BOUNDS),
         )
         ctx = base(request, live, "groups")
         lag = live.lag

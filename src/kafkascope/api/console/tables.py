@@ -39,6 +39,13 @@ STATUS_LOOK: dict[str, tuple[str, str]] = {
 }
 
 GROUP_SORTS = ("group", "status", "lag", "lag_seconds", "members", "partitions")
+#: The groups table's numeric filters: query-string name -> (row column, at least?).
+GROUP_BOUNDS: dict[str, tuple[str, bool]] = {
+    "min_lag": ("lag", True),
+    "min_lag_seconds": ("lag_seconds", True),
+    "min_members": ("members", True),
+    "max_members": ("members", False),
+}
 CLIENT_SORTS = ("client_id", "kind", "group", "liveness", "last_seen")
 LIVENESS_ORDER = {
     lv: i
@@ -57,6 +64,8 @@ class Query:
     sort: str = ""
     desc: bool = False
     ignored: tuple[str, ...] = ()
+    #: Numeric bounds (``min_lag=1000``, ``max_members=0``): each a number >= 0.
+    bounds: Mapping[str, float] = field(default_factory=dict)
 
 
 def parse_query(
@@ -66,11 +75,26 @@ def parse_query(
     sorts: Sequence[str],
     default_sort: str,
     default_desc: bool = False,
+    bounds: Sequence[str] = (),
 ) -> Query:
-    """Read ``filters`` (each a comma list of allowed values), ``q``, ``sort`` and
-    ``order`` from ``params``; values not allowed are dropped and named in ``ignored``."""
+    """Read ``filters`` (each a comma list of allowed values), ``bounds`` (each a number
+    >= 0), ``q``, ``sort`` and ``order`` from ``params``; values not allowed are dropped
+    and named in ``ignored``."""
     chosen: dict[str, frozenset[str]] = {}
     ignored: list[str] = []
+    limits: dict[str, float] = {}
+    for name in bounds:
+        raw = params.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            limits[name] = value
+        else:
+            ignored.append(f"{name}={raw[:40]}")
     for name, allowed_values in filters.items():
         raw = params.get(name, "")
         if not raw:
@@ -91,7 +115,7 @@ def parse_query(
     if order and order not in ("asc", "desc"):
         ignored.append(f"order={order}")
         desc = default_desc
-    return Query(chosen, params.get("q", "").strip()[:200], sort, desc, tuple(ignored))
+    return Query(chosen, params.get("q", "").strip()[:200], sort, desc, tuple(ignored), limits)
 
 
 def _none_last(value: float | None, desc: bool) -> tuple[int, float]:
@@ -125,7 +149,21 @@ def group_rows(lag: LagReport | None, query: Query) -> list[dict[str, Any]]:
                 "reason": g.reason,
             }
         )
+    rows = [r for r in rows if within(r, query.bounds)]
     return sort_rows(rows, query, numeric={"lag", "lag_seconds", "members", "partitions"})
+
+
+def within(row: Mapping[str, Any], bounds: Mapping[str, float]) -> bool:
+    """Does ``row`` meet every bound? An unknown value (lag seconds not known yet) meets
+    none: a filter for "at least 60 s behind" must not list groups nobody can time."""
+    for name, limit in bounds.items():
+        column, at_least = GROUP_BOUNDS[name]
+        value = row[column]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        if (value < limit) if at_least else (value > limit):
+            return False
+    return True
 
 
 def sort_rows(

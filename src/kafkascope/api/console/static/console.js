@@ -1,6 +1,7 @@
 // kafkascope console: draws each <figure class="chart"> from the console's history endpoint
 // with uPlot. After drawing, the figure carries data-series and data-points (what was drawn),
-// so tests (and people) can check a chart holds data, not just that a canvas exists.
+// so tests (and people) can check a chart holds data, not just that a canvas exists;
+// data-render-ms is the time from the answer to the painted chart (bench/console reads it).
 "use strict";
 (function () {
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
@@ -42,6 +43,7 @@
       fig.dataset.error = String(e.message);
       return;
     }
+    const fetched = performance.now();
     let series = body.series.slice(0, MAX_SERIES);
     const sum = fig.dataset.sum === "1" && body.series.length > 0;
     if (sum) series = body.series;
@@ -57,6 +59,9 @@
     };
     plot.textContent = "";
     const u = new uPlot(opts, [xs, ...ys], plot);
+    // uPlot paints in a microtask; the next frame is after it and after layout.
+    await new Promise((done) => requestAnimationFrame(done));
+    fig.dataset.renderMs = String(Math.round(performance.now() - fetched));
     const points = ys.reduce((acc, y) => acc + y.filter((v) => v != null).length, 0);
     fig.dataset.series = String(ys.length);
     fig.dataset.points = String(points);
