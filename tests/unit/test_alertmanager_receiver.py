@@ -6,6 +6,7 @@ The delivery itself, to a real Alertmanager, is ``tests/e2e/test_alertmanager.py
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from kafkascope.alerts.alert import Alert, AlertState, Notification, make_labels
 from kafkascope.alerts.notify import AlertmanagerNotifier, alertmanager_alert
 from kafkascope.alerts.resend import Resender
 from kafkascope.alerts.routing import Route
+from kafkascope.alerts.setup import console_url
 from kafkascope.cli.config import summarize
 from kafkascope.config import AlertsConfig, load_config
 from kafkascope.model import Severity
@@ -280,3 +282,17 @@ def test_check_config_names_the_receiver_without_its_secrets(tmp_path: Path) -> 
     line = "am: alertmanager https://am.example:9093/am (re-posted every 1m, bearer token ***"
     assert f"{line} (from env:AM_TOKEN))" in text
     assert "tok-secret-77" not in text
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("127.0.0.1:8321", "http://127.0.0.1:8321"),  # what people on this host reach
+        ("[::1]:8321", "http://[::1]:8321"),  # IPv6 stays bracketed in a URL
+        # a wildcard is no address to give others: this host's name instead
+        ("0.0.0.0:80", f"http://{socket.getfqdn()}:80"),
+        ("[::]:80", f"http://{socket.getfqdn()}:80"),
+    ],
+)
+def test_console_url_from_listen(listen: str, expected: str) -> None:
+    assert console_url(listen) == expected

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from kafkascope.alerts.alert import Alert, AlertState, Notification, fingerprint
-from kafkascope.alerts.setup import build_notifiers
+from kafkascope.alerts.setup import build_notifiers, console_url
 from kafkascope.config import Config, load_config
 from kafkascope.errors import ConfigError, NotifyError
 from kafkascope.model import Severity
@@ -85,7 +85,7 @@ def test_notify(
     except ValueError as e:
         raise ConfigError(f"--severity {e}") from e
     names = pick_receivers(cfg, route)
-    notifiers = build_notifiers(cfg.alerts)
+    notifiers = build_notifiers(cfg.alerts, console_url(cfg.service.listen))
     cluster = cfg.clusters[0].name if cfg.clusters else "kafkascope"
     n = test_notification(route, cluster, sev, time.time())
     failed = 0

@@ -144,7 +144,11 @@ class AlertmanagerNotifier:
             )
         if bearer_token and (username or password):
             raise ValueError("alertmanager: set either username/password or bearer_token")
-        base = parse_url(url, "alertmanager receiver", "the URL")
+        base = parse_url(url, "alertmanager receiver", f"the URL {url!r}")
+        if base.userinfo:
+            raise ValueError(
+                "alertmanager receiver: the URL has user info; give username/password instead"
+            )
         self._url = base.copy_with(path=base.path.rstrip("/") + ALERTMANAGER_PATH)
         self.target = f"alertmanager {public_url(base)}"
         self._headers: dict[str, str] = {}
@@ -153,9 +157,9 @@ class AlertmanagerNotifier:
         elif username is not None:
             pair = f"{username}:{password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        self._scrub = Scrubber(
-            [url, password, bearer_token, self._headers.get("Authorization", "")]
-        )
+        # The URL is no secret (credentials go in the header, never in the URL): messages
+        # name it; the password, the token and the header built from them are hidden.
+        self._scrub = Scrubber([password, bearer_token, self._headers.get("Authorization")])
         self.console = console
         self.resend_interval = resend_interval
         self._timeout = timeout
