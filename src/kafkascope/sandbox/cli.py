@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from kafkascope.sandbox import cluster, jars
+from kafkascope.sandbox import cluster, jars, telemetry
 from kafkascope.sandbox.state import load
 from kafkascope.sandbox.workload import ClientSpec
 
@@ -49,10 +49,40 @@ def up(
             "now); kafkascope.toml gets the truststore and the login.",
         ),
     ] = False,
+    telemetry_plugin: Annotated[
+        bool,
+        typer.Option(
+            "--telemetry/--no-telemetry",
+            help="Load kafkascope's KIP-714 plugin on every broker and subscribe every "
+            "client to push its metrics (docs/telemetry.md).",
+        ),
+    ] = True,
+    telemetry_endpoint: Annotated[
+        str,
+        typer.Option(
+            "--telemetry-endpoint",
+            help="kafkascope serve's base URL the plugin posts pushes to; change it later "
+            "with 'sandbox telemetry-endpoint URL'.",
+        ),
+    ] = telemetry.DEFAULT_ENDPOINT,
+    telemetry_interval_ms: Annotated[
+        int,
+        typer.Option(
+            "--telemetry-interval-ms",
+            help="Push interval of the sandbox's CLIENT_METRICS subscription.",
+        ),
+    ] = telemetry.DEFAULT_INTERVAL_MS,
 ) -> None:
     """Format KRaft storage and start the cluster; return when it is ready."""
     state = cluster.up(
-        directory, brokers=brokers, workload=workload, broker_heap=broker_heap, secure_jmx=jmx_tls
+        directory,
+        brokers=brokers,
+        workload=workload,
+        broker_heap=broker_heap,
+        secure_jmx=jmx_tls,
+        telemetry_plugin=telemetry_plugin,
+        telemetry_endpoint=telemetry_endpoint,
+        telemetry_interval_ms=telemetry_interval_ms,
     )
     typer.echo(json.dumps(state.to_json() | {"processes": cluster.status(directory)}, indent=2))
     typer.echo(
@@ -60,6 +90,22 @@ def up(
         f"description {Path(state.dir) / 'sandbox.json'}",
         err=True,
     )
+    if telemetry_plugin and not state.telemetry_plugin:
+        typer.echo(
+            "no telemetry plugin: the brokers run without KIP-714 telemetry. Fix: run from a "
+            "checkout ('make telemetry-plugin'), or set KAFKASCOPE_TELEMETRY_PLUGIN=JAR",
+            err=True,
+        )
+
+
+@app.command("telemetry-endpoint")
+def telemetry_endpoint(
+    url: Annotated[str, typer.Argument(help="kafkascope serve's base URL.")],
+    directory: DirOpt,
+) -> None:
+    """Point the brokers' telemetry plugin at another kafkascope serve; they follow
+    within a second, without a restart."""
+    typer.echo(f"telemetry pushes now go to {telemetry.set_endpoint(directory.resolve(), url)}")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kafkascope.errors import SandboxError
-from kafkascope.sandbox import jars, jmx_tls, probe, procs
+from kafkascope.sandbox import jars, jmx_tls, probe, procs, telemetry
 from kafkascope.sandbox.jvm import java_argv
 from kafkascope.sandbox.state import Proc, SandboxState, load, locked, save, state_path
 from kafkascope.sandbox.workload import (
@@ -43,7 +43,11 @@ def _cluster_id() -> str:
 
 
 def _node_properties(
-    node_id: int, ports: dict[int, tuple[int, int]], data_dir: Path, n: int
+    node_id: int,
+    ports: dict[int, tuple[int, int]],
+    data_dir: Path,
+    n: int,
+    extra: dict[str, str] | None = None,
 ) -> str:
     rf = min(3, n)
     voters = ",".join(f"{i}@127.0.0.1:{c}" for i, (_, c) in sorted(ports.items()))
@@ -75,6 +79,7 @@ def _node_properties(
         "unclean.leader.election.enable": "false",
         "log.retention.hours": "2",
         "log.segment.bytes": str(64 * 1024 * 1024),
+        **(extra or {}),
     }
     return "".join(f"{k}={v}\n" for k, v in lines.items())
 
@@ -91,6 +96,9 @@ def up(
     lib_dir: Path | None = None,
     agents: Sequence[str] = (),
     secure_jmx: bool = False,
+    telemetry_plugin: bool = True,
+    telemetry_endpoint: str = telemetry.DEFAULT_ENDPOINT,
+    telemetry_interval_ms: int = telemetry.DEFAULT_INTERVAL_MS,
 ) -> SandboxState:
     """Format and start a KRaft cluster of ``brokers`` combined broker+controller nodes,
     then the demo workload; return only when all of it is ready.
@@ -100,7 +108,12 @@ def up(
 
     ``agents``: extra JVM flags for every node, meant for ``-javaagent:JAR=OPTIONS`` (the
     Jolokia and jmx_exporter agents the alternate sources are tested against). An agent
-    that listens on a fixed port can only be given to a one-node sandbox."""
+    that listens on a fixed port can only be given to a one-node sandbox.
+
+    ``telemetry_plugin``: kafkascope's KIP-714 plugin on every node, posting pushes to
+    ``telemetry_endpoint`` (changeable later: :func:`telemetry.set_endpoint`), and a
+    ``CLIENT_METRICS`` subscription pushing every ``telemetry_interval_ms`` (docs/telemetry.md).
+    Without a plugin jar (an installed kafkascope) the cluster starts without it."""
     if brokers < 1:
         raise SandboxError(f"--brokers must be at least 1 (got {brokers})")
     directory = directory.resolve()
@@ -121,6 +134,14 @@ def up(
         secure = jmx_tls.agent_flags(directory) if secure_jmx else None
         lib = jars.ensure_jars(lib_dir)
         cp = jars.kafka_classpath(lib)
+        if telemetry_plugin:
+            telemetry.check_endpoint(telemetry_endpoint)
+        plugin = telemetry.plugin_jar() if telemetry_plugin else None
+        broker_cp = cp if plugin is None else f"{cp}{os.pathsep}{plugin}"
+        plugin_props: dict[str, str] = {}
+        if plugin is not None:
+            telemetry.prepare(directory, telemetry_endpoint)
+            plugin_props = telemetry.broker_properties(directory)
         t0 = time.monotonic()
         marker = f"-Dkafkascope.sandbox={directory}"
         ids = list(range(1, brokers + 1))
@@ -137,6 +158,8 @@ def up(
             lib_dir=str(lib),
             started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             jmx_tls=secure_jmx,
+            telemetry_plugin=str(plugin or ""),
+            telemetry_interval_ms=telemetry_interval_ms if plugin is not None else 0,
         )
 
         # Format every node's storage in parallel (one short JVM each).
@@ -145,7 +168,7 @@ def up(
             data = node_dir / "data"
             data.mkdir(parents=True, exist_ok=True)
             props = node_dir / "server.properties"
-            props.write_text(_node_properties(node, ports, data, brokers))
+            props.write_text(_node_properties(node, ports, data, brokers, plugin_props))
             log = node_dir / "server.log"
             fmt_argv = [
                 java,
@@ -167,7 +190,7 @@ def up(
             argv = java_argv(
                 java,
                 marker,
-                cp,
+                broker_cp,
                 "kafka.Kafka",
                 [str(props)],
                 jmx_port=jmx_ports[node],
@@ -202,6 +225,10 @@ def up(
             probe.wait_brokers(state.bootstrap, set(ids), deadline)
             rf = min(3, brokers)
             probe.round_trip(state.bootstrap, rf, deadline)
+            if plugin is not None:
+                # Before the workload: a client that finds no subscription asks again only
+                # after minutes.
+                telemetry.subscribe(java, cp, state.bootstrap, telemetry_interval_ms)
             if workload:
                 _start_workload(state, java, cp, rf, deadline)
         except BaseException:
@@ -220,6 +247,7 @@ def _clear_previous(directory: Path) -> None:
         shutil.rmtree(child, ignore_errors=True)
     shutil.rmtree(directory / "clients", ignore_errors=True)
     shutil.rmtree(jmx_tls.files(directory).root, ignore_errors=True)
+    shutil.rmtree(telemetry.files(directory).root, ignore_errors=True)
 
 
 def _has_logged(log: Path) -> bool:
@@ -491,6 +519,20 @@ def status(directory: Path) -> list[dict[str, object]]:
     return rows
 
 
+def _telemetry_section(directory: Path) -> str:
+    """The token the brokers' telemetry plugin sends, for serve to accept (none without
+    the plugin)."""
+    tok = telemetry.token(directory)
+    if tok is None:
+        return ""
+    return (
+        "\n# KIP-714 pushes the brokers' plugin forwards carry this token "
+        f"({telemetry.files(directory).token}).\n"
+        "[clusters.telemetry]\n"
+        f"tokens = [{json.dumps(tok)}]\n"
+    )
+
+
 def write_service_files(state: SandboxState) -> None:
     """``kafkascope.toml`` for the service and ``targets.json`` (Prometheus file_sd) listing
     every client JMX endpoint, so clients are found as they come and go."""
@@ -554,5 +596,6 @@ def write_service_files(state: SandboxState) -> None:
         "# Client JVMs come and go: the sandbox keeps targets.json current.\n"
         "[clusters.jmx.clients]\n"
         f"file_sd = {q(directory / 'targets.json')}\n"
+        f"{_telemetry_section(directory)}"
     )
     os.replace(tmp, directory / "kafkascope.toml")

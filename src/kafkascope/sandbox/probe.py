@@ -12,7 +12,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from kafkascope.errors import SandboxError
 
 # librdkafka logs every refused connection while brokers start; readiness is judged here.
-QUIET = {"log_level": 2}
+# These short-lived probes are not workload: they push no KIP-714 telemetry (librdkafka
+# >= 2.5 would, once the sandbox's subscription exists), or each would show up in
+# kafkascope as a client that came and went.
+QUIET = {"log_level": 2, "enable.metrics.push": False}
 
 
 def admin(bootstrap: str) -> AdminClient:

@@ -55,6 +55,10 @@ class SandboxState:
     started_at: str = ""
     startup_seconds: float = 0.0
     jmx_tls: bool = False  # every JVM's JMX uses TLS and a password (see jmx_tls.py)
+    # The KIP-714 plugin jar every node loads ("" without one) and the subscription's
+    # push interval (see telemetry.py).
+    telemetry_plugin: str = ""
+    telemetry_interval_ms: int = 0
     processes: list[Proc] = field(default_factory=list)
 
     def find(self, name: str) -> Proc:
