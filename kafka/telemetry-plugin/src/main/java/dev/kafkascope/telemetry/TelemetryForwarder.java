@@ -278,7 +278,9 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
             String broker = config.brokerId().isEmpty() ? "unknown" : config.brokerId();
             ObjectName name =
                     new ObjectName(
-                            DOMAIN + ":type=TelemetryForwarder,broker=" + ObjectName.quote(broker));
+                            DOMAIN
+                                    + ":type=TelemetryForwarder,broker="
+                                    + (broker.matches("[A-Za-z0-9_.-]+") ? broker : ObjectName.quote(broker)));
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
             if (server.isRegistered(name)) {
                 server.unregisterMBean(name);

@@ -272,7 +272,7 @@ class ForwarderTest {
             f.offer(push(0));
             waitUntil(() -> f.getDropped() == 1, 10_000, "the push to be dropped");
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-            ObjectName name = new ObjectName("dev.kafkascope.telemetry:type=TelemetryForwarder,broker=\"42\"");
+            ObjectName name = new ObjectName("dev.kafkascope.telemetry:type=TelemetryForwarder,broker=42");
             assertEquals(1L, server.getAttribute(name, "Dropped"));
             assertEquals(1L, server.getAttribute(name, "Received"));
             assertEquals(0, server.getAttribute(name, "QueueSize"));
