@@ -14,6 +14,13 @@ Tokens are compared as bytes (the header's raw bytes against the configured toke
 UTF-8) with :func:`hmac.compare_digest`, so a non-ASCII token is just a wrong or right
 token, never a server error. A token in the query string is not accepted: URLs end up in
 logs and browser history.
+
+One path is different: ``POST /v1/metrics``, where the brokers' KIP-714 plugin forwards
+client telemetry. Its route (``api/telemetry.py``) decides with :func:`telemetry_denial`
+from the headers, before it reads the body: it takes a cluster's telemetry token
+(``[clusters.telemetry] tokens``), which these tokens do not know, so it is good for
+nothing else; an admin token (or an open API) may push too while no telemetry token is
+configured.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Literal
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-Access = Literal["admin", "read", "none"]
+Access = Literal["admin", "read", "telemetry", "none"]
 
 DEFAULT_MAX_BODY = 1 << 20
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -41,6 +48,8 @@ _ACCESS_KEY = "kafkascope.access"
 #: itself (``api/console/web.py``), so the guard leaves it (and ``/``, a redirect to it)
 #: alone. The body cap still applies.
 CONSOLE_PREFIX = "/ui"
+#: Where OTLP/HTTP metrics are posted (the OTLP convention, so any OTLP exporter fits).
+TELEMETRY_PATH = "/v1/metrics"
 
 
 def is_console(path: str) -> bool:
@@ -118,6 +127,30 @@ def denial(tokens: Tokens, method: str, path: str, access: Access) -> tuple[int,
     )
 
 
+def telemetry_access(presented: bytes | None, telemetry: Iterable[bytes]) -> bool:
+    """Whether ``presented`` is one of ``telemetry``'s tokens (each compared in constant
+    time)."""
+    return presented is not None and _any_equal(presented, tuple(telemetry))
+
+
+def telemetry_denial(telemetry: tuple[bytes, ...], access: Access) -> tuple[int, str] | None:
+    """Who may post telemetry: a telemetry token; an admin token (or an open API) only
+    while no telemetry token is configured."""
+    if access == "telemetry" or (access == "admin" and not telemetry):
+        return None
+    if telemetry:
+        return 401, (
+            "a telemetry token is required: send 'Authorization: Bearer TOKEN' with one of "
+            "the cluster's [clusters.telemetry] tokens (the plugin's kafkascope.telemetry.token)"
+        )
+    if access == "read":
+        return 403, "this token is read-only; pushes need a [clusters.telemetry] token"
+    return 401, (
+        "a token is required: configure [clusters.telemetry] tokens and give the same one "
+        "to the brokers' plugin (kafkascope.telemetry.token)"
+    )
+
+
 def access_of(request: Request) -> Access:
     """What the guard decided this request may do ("none" when no guard ran)."""
     access: Access = request.scope.get(_ACCESS_KEY, "none")
@@ -159,7 +192,12 @@ class Guard:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         access = self.tokens.access(presented_token(headers))
         path = scope["path"]
-        refused = None if is_console(path) else denial(self.tokens, scope["method"], path, access)
+        if is_console(path) or path == TELEMETRY_PATH:
+            # The console has its own gate; the telemetry route decides from the headers
+            # (the token names the cluster), before it reads the body (telemetry_denial).
+            refused = None
+        else:
+            refused = denial(self.tokens, scope["method"], path, access)
         if refused is not None:
             await reply(send, *refused)
             return

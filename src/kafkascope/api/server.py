@@ -17,6 +17,7 @@ import uvicorn
 
 from kafkascope.api.app import Backend, create_app
 from kafkascope.api.guard import DEFAULT_MAX_BODY
+from kafkascope.api.telemetry import mount_telemetry
 from kafkascope.errors import KafkascopeError
 
 
@@ -43,8 +44,10 @@ class HttpServer:
 
     def start(self) -> None:
         host, port = self.listen
+        app = create_app(self.backend, max_body=self.max_body)
+        mount_telemetry(app, self.backend)  # POST /v1/metrics: KIP-714 pushes
         config = uvicorn.Config(
-            create_app(self.backend, max_body=self.max_body),
+            app,
             host=host,
             port=port,
             log_level="warning",

@@ -141,6 +141,9 @@ def client_rows(live: ClusterLive) -> list[dict[str, Any]]:
             "last_seen": r.last_seen,
             "first_seen": r.first_seen,
             "identity": r.identity,
+            "source": r.source,
+            "client_instance_id": r.client_instance_id,
+            "software": r.software,
         }
         for r in live.clients.clients
     ]

@@ -23,6 +23,7 @@ from kafkascope.sources.discovery import Discovery, parse_port_range
 from kafkascope.sources.jmx.collector import Backoff, JmxCollector
 from kafkascope.sources.jmx.connection import JmxEndpoint, JmxTls
 from kafkascope.sources.kafka.worker import IsolatedAdmin
+from kafkascope.sources.telemetry import TelemetryInbox
 from kafkascope.store.clients import ClientStore
 from kafkascope.store.db import Database
 
@@ -33,6 +34,7 @@ __all__ = [
     "build_cluster",
     "client_monitor",
     "lag_monitor",
+    "telemetry_inbox",
     "thresholds_of",
 ]
 
@@ -103,9 +105,15 @@ def lag_monitor(
     return LagMonitor(name, admin, lag, db, clock, groups=groups)
 
 
-def client_monitor(cfg: ClusterConfig, clock: Clock, db: Database | None = None) -> ClientMonitor:
-    """Every producer and consumer: JMX where reachable, joined with group membership;
-    ``db`` keeps who each client was across restarts.
+def client_monitor(
+    cfg: ClusterConfig,
+    clock: Clock,
+    db: Database | None = None,
+    telemetry: TelemetryInbox | None = None,
+) -> ClientMonitor:
+    """Every producer and consumer: JMX where reachable, KIP-714 pushes where ``telemetry``
+    receives them, joined with group membership; ``db`` keeps who each client was across
+    restarts.
 
     Failed client targets are retried at every poll (the backoff is capped below the client
     interval): a refused port costs microseconds, and a JVM that comes back must not wait
@@ -146,10 +154,28 @@ def client_monitor(cfg: ClusterConfig, clock: Clock, db: Database | None = None)
         expected_members=dict(cfg.liveness.expected_members),
         endpoint=endpoint,
         store=ClientStore(db, cfg.name) if db is not None else None,
+        telemetry=telemetry,
     )
 
 
-def build_cluster(cfg: ClusterConfig, clock: Clock, db: Database | None = None) -> ClusterParts:
+def telemetry_inbox(cfg: ClusterConfig, clock: Clock) -> TelemetryInbox:
+    """Where the receiver puts a cluster's KIP-714 pushes, with its tokens and limits."""
+    t = cfg.telemetry
+    return TelemetryInbox(
+        cfg.name,
+        t.interval,
+        tokens=[s.reveal() for s in t.tokens],
+        max_push_bytes=t.max_push_bytes,
+        clock=clock.now,
+    )
+
+
+def build_cluster(
+    cfg: ClusterConfig,
+    clock: Clock,
+    db: Database | None = None,
+    telemetry: TelemetryInbox | None = None,
+) -> ClusterParts:
     """All three monitors of one cluster, as ``serve`` runs them."""
     return ClusterParts(
         cfg=cfg,
@@ -163,5 +189,5 @@ def build_cluster(cfg: ClusterConfig, clock: Clock, db: Database | None = None) 
             db=db,
             timeout=max(5.0, cfg.admin_interval),
         ),
-        clients=client_monitor(cfg, clock, db),
+        clients=client_monitor(cfg, clock, db, telemetry),
     )

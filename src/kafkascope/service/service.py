@@ -35,7 +35,7 @@ from kafkascope.monitor.series import (
     sample_points,
 )
 from kafkascope.scheduler import Job, Scheduler
-from kafkascope.service.builder import ClusterParts, build_cluster
+from kafkascope.service.builder import ClusterParts, build_cluster, telemetry_inbox
 from kafkascope.sources.jmx import jvm
 from kafkascope.store.db import Database, DataDirLock
 from kafkascope.store.history import History, Retention
@@ -140,6 +140,9 @@ class Service:
         self.history: History = None  # type: ignore[assignment]  # set when the store starts
         self.alerts: AlertRunner | None = None
         self.parts: dict[str, ClusterParts] = {}
+        #: Each cluster's KIP-714 pushes, filled by the HTTP receiver (``api/telemetry``)
+        #: and read by its client monitor.
+        self.telemetry = {c.name: telemetry_inbox(c, self.clock) for c in config.clusters}
         #: Each cluster's lag report as polled, before its members' verdicts are joined in
         #: (``live`` holds the joined one); the lock orders the two jobs' swaps.
         self._lag_polled: dict[str, LagReport] = {}
@@ -195,7 +198,7 @@ class Service:
         """Build each cluster's monitors (nothing connects until the first poll) and
         resume the lag windows the store holds."""
         for cfg in self.config.clusters:
-            parts = build_cluster(cfg, self.clock, self.db)
+            parts = build_cluster(cfg, self.clock, self.db, self.telemetry[cfg.name])
             self.parts[cfg.name] = parts
             self.live.clusters[cfg.name] = ClusterLive(cfg.name)
             restored = parts.lag.load()

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -302,18 +303,26 @@ class _Client:
 class TelemetryInbox:
     """Every client that pushed to one cluster's brokers, latest state only. Thread-safe:
     the receiver calls :meth:`record` from request threads, the monitor :meth:`clients`.
-    ``interval`` stands in for the push interval when a push does not carry it."""
+    ``interval`` stands in for the push interval when a push does not carry it; ``tokens``
+    are the bearer tokens that name this cluster's pushes, ``max_push_bytes`` the largest
+    push the receiver takes for it."""
 
     def __init__(
         self,
         cluster: str,
         interval: float = 10.0,
         *,
+        tokens: Sequence[str] = (),
+        max_push_bytes: int = 1 << 20,
+        clock: Callable[[], float] = time.time,
         max_clients: int = MAX_CLIENTS,
         expire_after: float = EXPIRE_AFTER,
     ) -> None:
         self.cluster = cluster
         self.interval = interval
+        self.tokens = tuple(t.encode("utf-8") for t in tokens)
+        self.max_push_bytes = max_push_bytes
+        self.clock = clock
         self.max_clients = max_clients
         self.expire_after = expire_after
         self.names = otlp_names()
@@ -321,6 +330,10 @@ class TelemetryInbox:
         self.unmapped = 0
         self._clients: dict[str, _Client] = {}
         self._lock = threading.Lock()
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> PushedClient:
+        """One push as the receiver got it: decoded, then recorded now."""
+        return self.record(decode_push(body, push_meta(headers), self.names), self.clock())
 
     def record(self, push: DecodedPush, now: float) -> PushedClient:
         """Fold one push into its client's state."""
