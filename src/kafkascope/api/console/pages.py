@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from markupsafe import Markup
 
 from kafkascope.api import views
 from kafkascope.api.cached import PerReport
 from kafkascope.api.console import tables
 from kafkascope.api.console.session import SESSION_COOKIE, Sessions, safe_next
-from kafkascope.api.console.web import Renderer, Viewer, remember_csrf
+from kafkascope.api.console.web import Packed, Renderer, Viewer, remember_csrf
 from kafkascope.api.guard import CONSOLE_PREFIX
 from kafkascope.api.query import TooManyPoints, run_query
 from kafkascope.monitor.live import ClusterLive
@@ -65,7 +64,7 @@ def series_labels(**labels: str | int | None) -> str:
 def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Renderer) -> None:
     """Add every page to the console ``app``."""
 
-    group_tables: PerReport[Markup] = PerReport()
+    group_tables: PerReport[Packed] = PerReport()
 
     def cluster_of(name: str) -> ClusterLive:
         live = backend.live.cluster(name)
@@ -200,7 +199,7 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
         ctx = base(request, live, "groups")
         lag = live.lag
 
-        def table() -> Markup:
+        def table() -> Packed:
             return renderer.fragment(
                 "_groups_table.html",
                 {
@@ -219,10 +218,10 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
             "groups.html",
             {
                 **ctx,
-                "table": group_tables.get(key, (lag,), table),
                 "q": q,
                 "statuses": tables.STATUS_VALUES,
             },
+            spliced=group_tables.get(key, (lag,), table),
         )
 
     @app.get("/c/{name}/groups/{group:path}")
