@@ -20,7 +20,7 @@ EXPECTED = {
     "kafkascope_broker_jmx_reachable",
     "kafkascope_topic_under_replicated_partitions",
     "kafkascope_topic_offline_partitions",
-    "kafkascope_topic_produce_rate",
+    "kafkascope_topic_produced_records_per_second",
     "kafkascope_group_status",
     "kafkascope_group_total_lag",
     "kafkascope_partition_lag",

@@ -42,11 +42,13 @@ from kafkascope.sources.jmx.prometheus import (
     metrics_url,
     split_keys,
 )
-from kafkascope.sources.jmx.reader import TargetReader
+from kafkascope.sources.jmx.reader import TargetReader, read_shape
 
 # What a monitored combined KRaft node is read for, the per-partition set included.
 SETS = ("broker", "controller", "jvm", "partition")
 USER, PASSWORD = "monitor", "s3cret"
+#: The raft state set's states, as the catalog lists them.
+RAFT_STATES = default_catalog().metric("kafka_raft_current_state").states
 
 # Values that cannot change between three reads a second apart on an idle broker.
 STATIC = (
@@ -67,7 +69,7 @@ STATIC = (
     "kafka_partition_under_replicated",
     "kafka_partition_in_sync_replicas",
     "jvm_heap_max_bytes",
-    "jvm_start_time_ms",
+    "jvm_start_time_seconds",
     "jvm_max_file_descriptors",
 )
 
@@ -167,8 +169,12 @@ def test_jmx_jolokia_and_exporter_give_the_same_samples(agent_broker: AgentBroke
         assert name in names
     topics = {dict(k[1]).get("topic") for k in first if k[0] == "kafka_broker_messages_in_total"}
     assert {"alt.orders", "alt_payments", "alt-audit"} <= topics
-    states = [k for k in first if k[0] == "kafka_raft_current_state"]
-    assert [dict(k[1]) for k in states] == [{"state": "leader"}]
+    # The raft state is a state set: every state present, 1 on the current one only.
+    states = {
+        dict(k[1])["state"]: v for k, v in first.items() if k[0] == "kafka_raft_current_state"
+    }
+    assert {s for s, v in states.items() if v == 1.0} == {"leader"}
+    assert "follower" in states and set(states.values()) == {0.0, 1.0}
     # One replica per partition in the metadata (the readiness probe's group made
     # __consumer_offsets), plus the KRaft log __cluster_metadata, which it does not list.
     md = probe.admin(agent_broker.state.bootstrap).list_topics(timeout=10)
@@ -196,13 +202,13 @@ beans:
   # reauthentication-latency-avg is NaN on a PLAINTEXT listener (no SASL re-login ever).
   - bean: "kafka.server:type=raft-channel-metrics"
     metrics:
-      - {attr: reauthentication-latency-avg, metric: t_raft_reauth_ms,
+      - {attr: reauthentication-latency-avg, metric: t_raft_reauth_seconds,
          kind: gauge, unit: milliseconds}
       - {attr: connection-creation-total, metric: t_raft_connections_total,
          kind: counter, unit: count}
   - bean: "kafka.server:type=socket-server-metrics,listener=*,networkProcessor=*"
     metrics:
-      - {attr: reauthentication-latency-avg, metric: t_reauth_ms,
+      - {attr: reauthentication-latency-avg, metric: t_reauth_seconds,
          kind: gauge, unit: milliseconds}
       - {attr: connection-creation-total, metric: t_connections_total,
          kind: counter, unit: count}
@@ -226,7 +232,7 @@ def test_jolokia_nan_values_cost_only_themselves(agent_broker: AgentBroker, tmp_
     assert set(via_jolokia) == set(via_jmx), set(via_jolokia) ^ set(via_jmx)
     names = {k[0] for k in via_jolokia}
     assert {"t_raft_connections_total", "t_connections_total"} <= names
-    assert not names & {"t_raft_reauth_ms", "t_reauth_ms"}  # NaN: no sample from either
+    assert not names & {"t_raft_reauth_seconds", "t_reauth_seconds"}  # NaN: no sample from either
     listeners = {dict(k[1])["listener"] for k in via_jolokia if k[0] == "t_connections_total"}
     assert listeners == {"PLAINTEXT", "CONTROLLER"}
     assert "kafka_broker_partitions" in names  # the rest of the bulk was not lost
@@ -438,11 +444,14 @@ def test_exposition_maps_back_to_catalog_samples() -> None:
     got = {(s.name, s.labels): s.value for s in reader.samples(EXPOSITION)}
     reader.close()
     labels = (("client_id", "app,1"), ("partition", "0"), ("topic", "a.b"))
-    assert got == {
+    want: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
         ("kafka_consumer_partition_records_lag", labels): 7.0,  # a_b copy dropped
         ("jvm_heap_used_bytes", ()): 1024.0,
-        ("kafka_raft_current_state", (("state", "follower"),)): 1.0,
     }
+    # a state set: the current state 1, every other known one 0
+    for st in RAFT_STATES:
+        want[("kafka_raft_current_state", (("state", st),))] = 1.0 if st == "follower" else 0.0
+    assert got == want
     assert split_keys('type=a, client-id="x, \\"y\\"", n=1') == [
         "type=a",
         'client-id="x, \\"y\\""',
@@ -542,8 +551,8 @@ def fake_broker() -> dict[str, dict[str, object]]:
     return beans
 
 
-@pytest.mark.parametrize("parallel", [1, 3])
-def test_batched_reads_give_what_one_by_one_reads_give(parallel: int) -> None:
+@pytest.mark.parametrize("parallel", [1, 3, None])
+def test_batched_reads_give_what_one_by_one_reads_give(parallel: int | None) -> None:
     """The collector's fast path (batches in flight, labels resolved once per listing)
     maps exactly as the plain path and ``BeanSpec.to_samples`` do; a vanished MBean is
     skipped and re-listed next time."""
@@ -557,10 +566,11 @@ def test_batched_reads_give_what_one_by_one_reads_give(parallel: int) -> None:
     first, second = one.read(), many.read()
     assert keyed(second.samples) == keyed(first.samples)
     assert len(first.samples) > 600 and second.beans_read == first.beans_read
-    assert max(batching.batches) <= BATCH and sum(batching.batches) == second.beans_read
-    labels = {s.labels for s in second.samples if s.name == "kafka_broker_bytes_in_total"}
+    size = BATCH if parallel is not None else read_shape(second.beans_read)[1]
+    assert max(batching.batches) <= size and sum(batching.batches) == second.beans_read
+    labels = {s.labels for s in second.samples if s.name == "kafka_broker_in_bytes_total"}
     assert labels == {(), (("topic", "a,b"),)}
-    assert "kafka_broker_bytes_in_rate1m" in {s.name for s in second.samples}  # the topic's
+    assert "kafka_broker_in_bytes_per_second" in {s.name for s in second.samples}  # the topic's
     # A topic deleted between listing and reading: its beans are skipped, then re-listed.
     for fake in (plain, batching):
         for name in [n for n in fake.beans if "topic=t9," in n]:
@@ -569,3 +579,22 @@ def test_batched_reads_give_what_one_by_one_reads_give(parallel: int) -> None:
     assert keyed(fourth.samples) == keyed(third.samples)
     assert len(third.samples) == len(first.samples) - 60
     assert many.read().beans_read == second.beans_read - 60
+
+
+def test_a_large_plan_is_read_in_larger_batches_two_at_a_time() -> None:
+    """By default the read shape follows the plan's size (``read_shape``): 6,000
+    per-partition MBeans go in batches of 6,000 // 64, not ``BATCH``, and map the same."""
+    beans = fake_broker()
+    for t in range(10, 110):
+        for p in range(30):
+            beans[f"kafka.log:type=Log,name=Size,topic=t{t},partition={p}"] = {"Value": p}
+    endpoint = JmxEndpoint.parse("127.0.0.1:1")
+    clock = FakeClock()
+    batching = BatchingFakeJvm(beans)
+    auto = TargetReader(endpoint, sets=list(SETS), connection=batching, clock=clock)
+    one = TargetReader(endpoint, sets=list(SETS), connection=FakeJvm(beans), clock=clock)
+    read = auto.read()
+    assert keyed(read.samples) == keyed(one.read().samples)
+    parallel, size = read_shape(read.beans_read)
+    assert (parallel, size) == (2, read.beans_read // 64) and size > BATCH
+    assert max(batching.batches) == size

@@ -138,9 +138,12 @@ def test_broker_values_agree_with_metadata(sandbox: SandboxState) -> None:
     # Values from every kind of catalog entry are there, with their labels.
     assert value(r.samples, "kafka_broker_state") == 3  # RUNNING
     assert value(r.samples, "kafka_broker_request_handler_idle_ratio") is not None
-    assert value(r.samples, "kafka_broker_request_total_time_ms_p99", request="Produce") is not None
+    p99 = value(r.samples, "kafka_broker_request_time_seconds", request="Produce", quantile="0.99")
+    assert p99 is not None
     assert value(r.samples, "kafka_broker_messages_in_total") is not None  # broker-wide meter
-    [raft_state] = [s for s in r.samples if s.name == "kafka_raft_current_state"]
+    [raft_state] = [
+        s for s in r.samples if s.name == "kafka_raft_current_state" and s.value == 1.0
+    ]  # a state set: one state is 1, the others 0
     assert raft_state.kind is MetricKind.STATE and raft_state.label("state")
     assert value(r.samples, "jvm_heap_used_bytes") is not None
     gcs = {s.label("gc") for s in r.samples if s.name == "jvm_gc_collections_total"}
@@ -307,9 +310,9 @@ def test_clients_found_by_wildcard_with_real_and_default_ids(
             assert all(s.target == target for s in r.samples)
         c_samples = results[consumer.jmx].samples
         cid = f"consumer-{group}-1"
-        assert value(c_samples, "kafka_consumer_last_poll_seconds_ago", client_id=cid) is not None
+        assert value(c_samples, "kafka_consumer_last_poll_age_seconds", client_id=cid) is not None
         assert (
-            value(c_samples, "kafka_consumer_last_heartbeat_seconds_ago", client_id=cid) is not None
+            value(c_samples, "kafka_consumer_last_heartbeat_age_seconds", client_id=cid) is not None
         )
         assert value(c_samples, "jvm_threads") is not None
         pid = producer_ids[0]
@@ -582,7 +585,7 @@ def test_cli_domains_query_collect(sandbox: SandboxState) -> None:
     assert header.startswith(f"# {consumer.jmx}: consumer;")
     assert "consumer orders-processor-2" in header
     assert any(
-        line.startswith('kafka_consumer_last_poll_seconds_ago{client_id="orders-processor-2"}')
+        line.startswith('kafka_consumer_last_poll_age_seconds{client_id="orders-processor-2"}')
         for line in lines
     )
 

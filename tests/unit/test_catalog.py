@@ -18,8 +18,10 @@ from kafkascope.sources.jmx.catalog import (
     check_catalog,
     default_catalog,
     drop_legacy_topic_copies,
+    in_base_units,
     load_catalog,
     load_set,
+    name_problem,
     parse_set,
 )
 from kafkascope.sources.jmx.object_name import (
@@ -383,11 +385,11 @@ def test_one_metric_name_has_one_kind_and_unit_across_files() -> None:
         yaml.safe_load(
             GOOD_HEAD.replace("set: broker", "set: other")
             + 'beans:\n  - {bean: "kafka.server:type=Z,name=Y", attr: Value, metric: m, '
-            "kind: counter, unit: count}"
+            "kind: gauge, unit: records}"
         ),
         "other.yaml",
     )
-    with pytest.raises(ConfigError, match="metric 'm' is counter in count but gauge"):
+    with pytest.raises(ConfigError, match="metric 'm' is gauge in records but gauge in count"):
         check_catalog([a, b])
 
 
@@ -499,8 +501,8 @@ def _bean(text: str, labels: dict[str, str] | None = None) -> BeanSpec:
         + (f"    labels: {labels}\n" if labels else "")
         + "    metrics:\n"
         "      - {attr: v, metric: m, kind: gauge, unit: count}\n"
-        "      - {attr: s, metric: st, kind: state, unit: state}\n"
-        "      - {attr: HeapMemoryUsage.used, metric: heap, kind: gauge, unit: bytes}\n"
+        "      - {attr: s, metric: st, kind: state, unit: state, states: [leader, follower]}\n"
+        "      - {attr: HeapMemoryUsage.used, metric: heap_bytes, kind: gauge, unit: bytes}\n"
     )
     return parse_set(data, "broker.yaml").beans[0]
 
@@ -612,10 +614,12 @@ def test_values_become_samples() -> None:
     got = {(s.name, s.labels): (s.value, s.kind) for s in samples}
     assert got == {
         ("m", (("x", "1"),)): (7.0, MetricKind.GAUGE),
-        # a string state is value 1 with the string as label `state`
+        # a string state is a state set: 1 on the current state, 0 on every other known
+        # one, so a change of state never adds or removes a series
         ("st", (("state", "follower"), ("x", "1"))): (1.0, MetricKind.STATE),
+        ("st", (("state", "leader"), ("x", "1"))): (0.0, MetricKind.STATE),
         # CompositeData: the sub-key
-        ("heap", (("x", "1"),)): (5.0, MetricKind.GAUGE),
+        ("heap_bytes", (("x", "1"),)): (5.0, MetricKind.GAUGE),
     }
     assert all(s.target == "h:1" and s.timestamp == 100.0 for s in samples)
 
@@ -638,24 +642,95 @@ def test_only_finite_numbers_become_gauge_samples(value: object, expected: float
 
 
 def test_meter_and_histogram_expand_to_named_samples() -> None:
-    # A meter gives _total (counter) and _rate1m (gauge, per second); a histogram _count,
-    # _mean and _p99 by default.
+    # A meter gives _total (a counter) and _per_second with a `window` label (a gauge); a
+    # histogram its percentiles as the gauge of its own name with a `quantile` label, its
+    # count as a counter (never a gauge) and its mean with the unit kept last. Prometheus
+    # reads a family per name: the stat is a label, the unit the last word.
     data = yaml.safe_load(
         GOOD_HEAD + "beans:\n"
-        '  - {bean: "kafka.server:type=M,name=N", metric: mt, kind: meter, unit: bytes}\n'
-        '  - {bean: "kafka.network:type=H,name=N", metric: h, kind: histogram, '
-        "unit: milliseconds}\n"
+        '  - {bean: "kafka.server:type=M,name=N", metric: mt_bytes, kind: meter, unit: bytes, '
+        "stats: [count, rate1m, rate15m]}\n"
+        '  - {bean: "kafka.network:type=H,name=N", metric: h_time_seconds, kind: histogram, '
+        "unit: milliseconds, stats: [count, mean, p50, p99]}\n"
     )
     meter, hist = parse_set(data, "broker.yaml").beans
-    assert [(m.name, m.attribute, m.kind, m.unit) for m in meter.metrics] == [
-        ("mt_total", "Count", MetricKind.COUNTER, "bytes"),
-        ("mt_rate1m", "OneMinuteRate", MetricKind.GAUGE, "bytes_per_second"),
+    assert [(m.name, m.attribute, m.kind, m.unit, m.const_labels) for m in meter.metrics] == [
+        ("mt_bytes_total", "Count", MetricKind.COUNTER, "bytes", ()),
+        ("mt_bytes_per_second", "OneMinuteRate", MetricKind.GAUGE, "bytes_per_second",
+         (("window", "1m"),)),
+        ("mt_bytes_per_second", "FifteenMinuteRate", MetricKind.GAUGE, "bytes_per_second",
+         (("window", "15m"),)),
+    ]  # fmt: skip
+    assert [(m.name, m.attribute, m.kind, m.const_labels) for m in hist.metrics] == [
+        ("h_time_count_total", "Count", MetricKind.COUNTER, ()),
+        ("h_time_mean_seconds", "Mean", MetricKind.GAUGE, ()),
+        ("h_time_seconds", "50thPercentile", MetricKind.GAUGE, (("quantile", "0.5"),)),
+        ("h_time_seconds", "99thPercentile", MetricKind.GAUGE, (("quantile", "0.99"),)),
     ]
-    assert [(m.name, m.attribute) for m in hist.metrics] == [
-        ("h_count", "Count"),
-        ("h_mean", "Mean"),
-        ("h_p99", "99thPercentile"),
+    # Samples are read in JMX's unit (ms); in_base_units shows them in the name's (s).
+    p99 = hist.to_samples({"type": "H", "name": "N"}, {"99thPercentile": 250}, "t", 0.0)
+    assert [(s.labels, s.value, s.unit) for s in p99] == [
+        ((("quantile", "0.99"),), 250.0, "milliseconds")
     ]
+    assert [(s.value, s.unit) for s in map(in_base_units, p99)] == [(0.25, "seconds")]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "unit", "problem"),
+    [
+        # Prometheus: counters end in _total (the unit before it), and only counters do
+        ("jvm_gc_time_seconds_total", MetricKind.COUNTER, "seconds", None),
+        ("jvm_gc_collections", MetricKind.COUNTER, "events", "ends in _total"),
+        ("queue_size_total", MetricKind.GAUGE, "requests", "only counters"),
+        # the base unit is the last word
+        ("jvm_uptime_seconds", MetricKind.GAUGE, "seconds", None),
+        ("last_poll_seconds_ago", MetricKind.GAUGE, "seconds", "ends in _seconds"),
+        ("heap_used", MetricKind.GAUGE, "bytes", "ends in _bytes"),
+        ("idle_ratio", MetricKind.GAUGE, "ratio", None),
+        ("cpu_load", MetricKind.GAUGE, "ratio", "ends in _ratio"),
+        # no other unit, and no stat name: the stat is a label (quantile, window)
+        ("latency_ms", MetricKind.GAUGE, "seconds", "'ms'"),
+        ("wait_ns_total", MetricKind.COUNTER, "seconds", "'ns'"),
+        ("request_time_p99", MetricKind.GAUGE, "seconds", "'p99'"),
+        ("messages_in_rate1m", MetricKind.GAUGE, "messages_per_second", "'rate1m'"),
+        # a rate says per second
+        ("records_consumed_rate", MetricKind.GAUGE, "records_per_second", "_per_second"),
+        ("records_consumed_per_second", MetricKind.GAUGE, "records_per_second", None),
+        # units that are counts of things need no suffix (http_requests_total)
+        ("kafka_broker_leaders", MetricKind.GAUGE, "partitions", None),
+    ],
+)
+def test_name_rules(name: str, kind: MetricKind, unit: str, problem: str | None) -> None:
+    got = name_problem(name, kind, unit)
+    assert (got is None) if problem is None else (got is not None and problem in got), got
+
+
+def test_a_name_in_the_wrong_unit_is_refused_with_the_fix() -> None:
+    data = yaml.safe_load(
+        GOOD_HEAD + 'beans:\n  - {bean: "kafka.server:type=X", metric: lag_ms, kind: gauge, '
+        "unit: milliseconds}"
+    )
+    with pytest.raises(
+        ConfigError, match="'ms' in 'lag_ms' is not a base unit: name it in seconds"
+    ):
+        parse_set(data, "broker.yaml")
+
+
+def test_help_that_repeats_the_name_is_refused() -> None:
+    data = yaml.safe_load(
+        GOOD_HEAD + 'beans:\n  - {bean: "kafka.server:type=X", metric: m, kind: gauge, '
+        'unit: count, help: "m gauge"}'
+    )
+    with pytest.raises(ConfigError, match="not repeat its name"):
+        parse_set(data, "broker.yaml")
+
+
+def test_every_shipped_metric_has_a_description_and_a_conforming_name() -> None:
+    # HELP on /metrics is the catalog's description: every shipped line has one.
+    for s in default_catalog().sets:
+        for bean, m in s.metrics():
+            assert m.help and not m.help.startswith("JMX "), f"{bean.source}: {m.name} has no help"
+            assert name_problem(m.name, m.kind, m.base_unit) is None
 
 
 def test_one_line_entries_for_one_bean_are_read_together() -> None:

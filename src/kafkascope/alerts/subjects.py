@@ -41,10 +41,11 @@ class BrokerMetric:
     UNDER_MIN_ISR: Final = "kafka_broker_under_min_isr_partitions"
     #: KafkaRequestHandlerPool RequestHandlerAvgIdlePercent, OneMinuteRate (0-1)
     REQUEST_HANDLER_IDLE: Final = "kafka_broker_request_handler_idle_ratio"
-    #: RequestMetrics TotalTimeMs 99thPercentile (ms): the sample labelled request=Produce
-    PRODUCE_P99_MS: Final = "kafka_broker_request_total_time_ms_p99"
-    #: java.lang Runtime Uptime (ms): how long the broker's JVM has run
-    UPTIME_MS: Final = "jvm_uptime_ms"
+    #: RequestMetrics TotalTimeMs 99thPercentile (ms, as JMX gives it; /metrics shows it in
+    #: seconds): the sample labelled request=Produce, quantile=0.99
+    PRODUCE_P99_MS: Final = "kafka_broker_request_time_seconds"
+    #: java.lang Runtime Uptime (ms, as JMX gives it): how long the broker's JVM has run
+    UPTIME_MS: Final = "jvm_uptime_seconds"
 
 
 class ControllerMetric:

@@ -2,13 +2,16 @@
 
 A scrape never triggers a collection: it renders what the monitors last swapped in. What
 is rendered comes from ``monitor.series``, the one table that history is written from too:
-catalog metrics keep their catalog names with the labels ``catalog_samples`` gives them,
-and kafkascope's own series are declared there. Verdicts are numeric gauges that also carry
-the verdict as a label, so both ``== 3`` alerts and ``{status="ERR"}`` selections work.
+catalog metrics keep their catalog names with the labels ``catalog_samples`` gives them (in
+base units), with the catalog's description as HELP; kafkascope's own series are declared
+there. Statuses and verdicts are numeric gauges, never labels (docs/metrics.md has the
+codes), so a status change never starts a new series. The naming rules are Prometheus's and
+``tests/e2e/test_metrics_rules.py`` checks every family against them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -25,6 +28,7 @@ from kafkascope.monitor.series import (
     catalog_samples,
     verdict_points,
 )
+from kafkascope.sources.jmx.catalog import default_catalog
 from kafkascope.store.history import Point
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -35,22 +39,28 @@ AlertCounts = Mapping[AlertCountKey, int]
 _FIRST = ("cluster", "target")
 
 
+@functools.cache
+def _catalog_help() -> dict[str, str]:
+    """Catalog metric name → its description (the HELP line)."""
+    return {m.name: m.help for s in default_catalog().sets for _, m in s.metrics()}
+
+
 def _catalog_families(samples: Iterable[Sample]) -> Iterator[Metric]:
     """Group samples by name; label names are the union in the family (missing → "")."""
     by_name: dict[str, list[Sample]] = {}
     for s in samples:
         by_name.setdefault(s.name, []).append(s)
+    helps = _catalog_help()
     for name in sorted(by_name):
         rows = by_name[name]
         keys = sorted({k for s in rows for k, _ in s.labels} - set(_FIRST))
         label_names = [*_FIRST, *keys]
+        text = helps.get(name) or f"read over JMX, in {rows[0].unit}"
         fam: GaugeMetricFamily | CounterMetricFamily
         if rows[0].kind == MetricKind.COUNTER and name.endswith("_total"):
-            fam = CounterMetricFamily(
-                name[: -len("_total")], f"{name} (kafkascope catalog)", labels=label_names
-            )
+            fam = CounterMetricFamily(name[: -len("_total")], text, labels=label_names)
         else:
-            fam = GaugeMetricFamily(name, f"{name} (kafkascope catalog)", labels=label_names)
+            fam = GaugeMetricFamily(name, text, labels=label_names)
         seen: set[tuple[str, ...]] = set()
         for s in rows:
             labels = dict(s.labels)

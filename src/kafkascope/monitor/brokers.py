@@ -264,12 +264,14 @@ class BrokerMonitor:
         )
 
 
-#: Catalog name of the request-latency p99; only its ``request=Produce`` sample is headline.
-PRODUCE_P99_METRIC = "kafka_broker_request_total_time_ms_p99"
+#: Catalog name of the request-latency quantiles; only the ``quantile="0.99"`` sample of
+#: ``request=Produce`` is headline (in JMX's ms, as samples are until a surface shows them).
+PRODUCE_P99_METRIC = "kafka_broker_request_time_seconds"
 #: Catalog name of the broker's total incoming message rate.
-MESSAGES_IN_METRIC = "kafka_broker_messages_in_rate1m"
-#: Catalog name of the JVM's uptime (alerting waits out a broker's warm-up with it).
-UPTIME_METRIC = "jvm_uptime_ms"
+MESSAGES_IN_METRIC = "kafka_broker_messages_in_per_second"
+#: Catalog name of the JVM's uptime (alerting waits out a broker's warm-up with it; the
+#: sample is in JMX's ms).
+UPTIME_METRIC = "jvm_uptime_seconds"
 #: Every catalog name :func:`headline_metrics` keeps: the union of what the broker rows
 #: show (:data:`KEY_METRICS`, produce p99, messages in) and what the alert rules read
 #: (those plus the JVM uptime). Each caller picks its own keys from the one extraction.
@@ -294,7 +296,11 @@ def headline_metrics(samples: Iterable[Sample]) -> dict[str, float]:
     for s in samples:
         if s.name not in HEADLINE_METRICS or s.label("topic"):
             continue
-        if s.name == PRODUCE_P99_METRIC and s.label("request") != "Produce":
+        if s.name == PRODUCE_P99_METRIC and (
+            s.label("request") != "Produce" or s.label("quantile") != "0.99"
+        ):
+            continue
+        if s.name == MESSAGES_IN_METRIC and s.label("window") != "1m":
             continue
         out[s.name] = s.value
     return out

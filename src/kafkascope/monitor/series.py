@@ -6,7 +6,11 @@ what this module produces, so a series cannot be charted under one name and scra
 another, or carry one label set in history and another on ``/metrics``. Catalog metrics
 (what JMX gave) keep their catalog names; :func:`catalog_samples` is the one place that
 adds the labels that say where a sample came from (``cluster``, ``target``, and ``broker``
-or ``group`` where known).
+or ``group`` where known) and converts them to base units (seconds, not JMX's ms).
+
+No label here changes with a subject's status: a status is the value (codes in the help,
+and in docs/metrics.md), so a status change never starts a new series (graphs and
+Prometheus ``for:`` keep working).
 
 To add a series: declare a :class:`SeriesSpec` in ``SERIES`` and emit it from the function
 that reads its report. Both surfaces pick it up.
@@ -22,6 +26,7 @@ from kafkascope.monitor.brokers import BrokerReport
 from kafkascope.monitor.clients import ClientReport
 from kafkascope.monitor.lag import LagReport
 from kafkascope.monitor.live import ClusterLive
+from kafkascope.sources.jmx.catalog import in_base_units
 from kafkascope.store.history import Point
 
 
@@ -46,13 +51,13 @@ _LIVENESS_CODES = _codes((lv.value, code) for lv, code in LIVENESS_CODE.items())
 
 BROKER_UP = SeriesSpec(
     "kafkascope_broker_up",
-    "1 when the broker is in the cluster metadata",
+    "1 when the broker is in the cluster metadata, 0 when it left it",
     "",
     ("cluster", "broker"),
 )
 BROKER_JMX_REACHABLE = SeriesSpec(
     "kafkascope_broker_jmx_reachable",
-    "1 when the broker's JMX answered",
+    "1 when the broker's JMX answered the last read, 0 when it did not",
     "",
     ("cluster", "broker", "target"),
 )
@@ -64,62 +69,68 @@ TOPIC_URP = SeriesSpec(
 )
 TOPIC_OFFLINE = SeriesSpec(
     "kafkascope_topic_offline_partitions",
-    "partitions without a leader",
+    "partitions of the topic without a leader (metadata)",
     "partitions",
     ("cluster", "topic"),
 )
 TOPIC_PRODUCE_RATE = SeriesSpec(
-    "kafkascope_topic_produce_rate",
-    "records/s from end-offset growth",
+    "kafkascope_topic_produced_records_per_second",
+    "records produced per second to the topic, from its end offsets' growth",
     "records/s",
     ("cluster", "topic"),
 )
 GROUP_STATUS = SeriesSpec(
     "kafkascope_group_status",
-    f"group status: Burrow's, at least WARN with a member DEAD, UNRESPONSIVE or HUNG "
-    f"({_STATUS_CODES})",
+    f"consumer group status: Burrow's, at least WARN with a member DEAD, UNRESPONSIVE or "
+    f"HUNG ({_STATUS_CODES})",
     "",
-    ("cluster", "group", "status"),
+    ("cluster", "group"),
 )
 GROUP_TOTAL_LAG = SeriesSpec(
     "kafkascope_group_total_lag",
-    "sum of current partition lag (records)",
+    "records the group has yet to consume: its partitions' current lag, summed",
     "records",
     ("cluster", "group"),
 )
 GROUP_LAG_SECONDS = SeriesSpec(
     "kafkascope_group_lag_seconds",
-    "worst partition's lag in seconds",
+    "how far behind the group is in time: its worst partition's lag",
     "seconds",
     ("cluster", "group"),
 )
 PARTITION_LAG = SeriesSpec(
     "kafkascope_partition_lag",
-    "current lag (records)",
+    "records between the group's committed offset and the partition's end",
     "records",
-    ("cluster", "group", "topic", "partition", "status"),
+    ("cluster", "group", "topic", "partition"),
 )
 PARTITION_LAG_SECONDS = SeriesSpec(
     "kafkascope_partition_lag_seconds",
-    "lag in seconds",
+    "how long ago the partition's oldest unconsumed record was produced",
     "seconds",
+    ("cluster", "group", "topic", "partition"),
+)
+PARTITION_STATUS = SeriesSpec(
+    "kafkascope_partition_status",
+    f"the group's status on the partition, Burrow's ({_STATUS_CODES})",
+    "",
     ("cluster", "group", "topic", "partition"),
 )
 CLIENT_LIVENESS = SeriesSpec(
     "kafkascope_client_liveness",
     f"client verdict ({_LIVENESS_CODES})",
     "",
-    ("cluster", "client_id", "kind", "group", "target", "liveness"),
+    ("cluster", "client_id", "kind", "group", "target"),
 )
 TOPIC_PRODUCERS_SILENT = SeriesSpec(
     "kafkascope_topic_producers_silent",
-    "1 when a topic's steady production stopped",
+    "1 when the topic's steady production stopped",
     "",
     ("cluster", "topic"),
 )
 ALERTS = SeriesSpec(
     "kafkascope_alerts",
-    "alerts by rule, severity and state",
+    "alerts by rule, severity and state (pending, firing, resolved; 0 when none)",
     "alerts",
     ("cluster", "rule", "severity", "state"),
 )
@@ -135,6 +146,7 @@ SERIES: tuple[SeriesSpec, ...] = (
     GROUP_LAG_SECONDS,
     PARTITION_LAG,
     PARTITION_LAG_SECONDS,
+    PARTITION_STATUS,
     CLIENT_LIVENESS,
     TOPIC_PRODUCERS_SILENT,
     ALERTS,
@@ -185,13 +197,14 @@ def lag_points(cluster: str, r: LagReport) -> list[Point]:
         v = g.verdict
         key = {"cluster": cluster, "group": g.group}
         status = g.status  # Burrow's, raised to WARN by a member in trouble
-        out.append(_point(GROUP_STATUS, t, float(int(status)), status=status.name, **key))
+        out.append(_point(GROUP_STATUS, t, float(int(status)), **key))
         out.append(_point(GROUP_TOTAL_LAG, t, float(v.total_lag), **key))
         if g.lag_seconds is not None:
             out.append(_point(GROUP_LAG_SECONDS, t, g.lag_seconds, **key))
         for p in v.partitions:
             pkey = {**key, "topic": p.topic, "partition": str(p.partition)}
-            out.append(_point(PARTITION_LAG, t, float(p.current_lag), status=p.status.name, **pkey))
+            out.append(_point(PARTITION_LAG, t, float(p.current_lag), **pkey))
+            out.append(_point(PARTITION_STATUS, t, float(int(p.status)), **pkey))
             if p.lag_seconds is not None:
                 out.append(_point(PARTITION_LAG_SECONDS, t, p.lag_seconds, **pkey))
     return out
@@ -212,7 +225,6 @@ def client_points(cluster: str, r: ClientReport) -> list[Point]:
             kind=row.kind,
             group=row.group or "",
             target=row.target or row.host or "",
-            liveness=row.liveness.value,
         )
         if p.labels not in seen:  # one subject, one series (a member seen twice)
             seen.add(p.labels)
@@ -226,11 +238,28 @@ def client_points(cluster: str, r: ClientReport) -> list[Point]:
 AlertCountKey = tuple[str, str, str, str]
 
 
+#: The states ``kafkascope_alerts`` counts (the alert runner's, in lower case). Each is
+#: always present for a (cluster, rule, severity) with any alert, 0 when none is in it, so
+#: an alert moving from pending to firing changes values, never which series exist.
+ALERT_STATES = ("pending", "firing", "resolved")
+
+
 def alert_points(counts: Mapping[AlertCountKey, int], ts: float) -> list[Point]:
     """``counts``: (cluster, rule, severity, state) → how many alerts are there."""
+    subjects = sorted({(c, rule, sev) for c, rule, sev, _ in counts})
+    states = (*ALERT_STATES, *sorted({k[3] for k in counts} - set(ALERT_STATES)))
     return [
-        _point(ALERTS, ts, float(n), cluster=c, rule=rule, severity=sev, state=state)
-        for (c, rule, sev, state), n in sorted(counts.items())
+        _point(
+            ALERTS,
+            ts,
+            float(counts.get((c, rule, sev, state), 0)),
+            cluster=c,
+            rule=rule,
+            severity=sev,
+            state=state,
+        )
+        for c, rule, sev in subjects
+        for state in states
     ]
 
 
@@ -278,7 +307,9 @@ def catalog_samples(live: ClusterLive) -> Iterator[Sample]:
 
 
 def _labelled(s: Sample, extra: Mapping[str, str]) -> Sample:
-    """``s`` with the ``extra`` labels it does not already have (empty ones left out)."""
+    """``s`` in base units (seconds, not JMX's ms), with the ``extra`` labels it does not
+    already have (empty ones left out)."""
+    s = in_base_units(s)
     have = {k for k, _ in s.labels}
     add = [(k, v) for k, v in extra.items() if k not in have and v]
     return replace(s, labels=tuple(sorted((*s.labels, *add)))) if add else s

@@ -1,5 +1,8 @@
 """The declarative metric catalog: which MBeans to read and what each attribute means.
 
+Size: the file format's loader and validator (every key, kind, stat and naming rule with
+an error that names the fix) is one unit; splitting it would scatter the format's rules.
+
 Metrics are data, not code (Datadog's lesson): ``sources/catalog/<set>.yaml`` maps an
 ObjectName pattern to attributes, and each attribute to a metric name, a kind and a unit.
 Every source reads the same catalog: JMX over RMI (``reader.py``), and the Jolokia and
@@ -17,7 +20,8 @@ File format (one file per set; the file name is the set name)::
     beans:
       # one line per metric when the bean has one metric (Yammer style; wrapped here) ...
       - {bean: "kafka.server:type=ReplicaManager,name=LeaderCount",
-         metric: kafka_broker_leaders, kind: gauge, unit: partitions}
+         metric: kafka_broker_leaders, kind: gauge, unit: partitions,
+         help: "Partitions this broker leads"}
       # ... or one bean with one line per attribute (Kafka-metrics style)
       - bean: "kafka.consumer:type=consumer-metrics,client-id=*"
         metrics:
@@ -29,22 +33,28 @@ default: every key the pattern does not pin to one literal value, snake_cased, s
 ``client-id=*`` gives ``client_id``), ``skip_legacy_topic_names`` (drop the deprecated
 copies Kafka clients register with dots in the topic replaced by ``_``), ``metrics``.
 
-Metric keys: ``metric`` (``[a-z_][a-z0-9_]*``), ``kind``, ``unit``, ``attr`` and ``stats``.
+Metric keys: ``metric`` (``[a-z_][a-z0-9_]*``), ``kind``, ``unit``, ``attr``, ``stats``,
+``help`` (what it measures: the HELP line on ``/metrics``; never the name) and ``states``.
 Kinds and what they read:
 
 - ``gauge``: ``attr`` (default ``Value``), read as is.
 - ``counter``: ``attr`` (default ``Count``), monotonic; rules use its deltas.
 - ``meter`` (Yammer Meter): ``stats`` (default ``[count, rate1m]``) give ``<metric>_total``
-  from ``Count`` (in ``unit``, what it counts) and ``<metric>_rate1m`` from
-  ``OneMinuteRate`` (in ``<unit>_per_second``; also rate5m, rate15m, mean_rate). A meter
-  that is really a ratio (RequestHandlerAvgIdlePercent) is a ``gauge`` with
-  ``attr: OneMinuteRate``.
-- ``histogram`` (Yammer Histogram or Timer): ``stats`` (default ``[count, mean, p99]``) give
-  ``<metric>_count`` (observations, unit ``count``), ``<metric>_mean``, ``<metric>_p99``
-  (in ``unit``; also min, max, stddev, p50, p75, p95, p98, p999).
-- ``state``: a string attribute (raft ``current-state``): value 1, the string in label
-  ``state``.
+  from ``Count`` (in ``unit``, what it counts) and the gauge ``<metric>_per_second`` with
+  label ``window="1m"`` from ``OneMinuteRate`` (also rate5m, rate15m: ``5m``, ``15m``;
+  mean_rate: ``lifetime``). A meter that is really a ratio (RequestHandlerAvgIdlePercent)
+  is a ``gauge`` with ``attr: OneMinuteRate``.
+- ``histogram`` (Yammer Histogram or Timer): ``stats`` (default ``[count, mean, p99]``);
+  the percentiles (p50, p75, p95, p98, p99, p999) are the gauge ``<metric>`` with label
+  ``quantile`` ("0.99"), the count the counter ``<stem>_count_total`` (``stem``: the name
+  without its unit), mean, min, max and stddev ``<stem>_<stat>_<unit>``.
+- ``state``: a string attribute (raft ``current-state``): a state set, one sample per
+  value in ``states`` (label ``state``), 1 for the current value and 0 for the others.
 
+Names follow Prometheus's rules (:func:`name_problem`, checked at load): the base unit is
+the last word (``_seconds``, ``_bytes``, ``_ratio``; rates ``_per_second``), counters and
+only counters end in ``_total``. ``unit`` is what JMX reports: ``milliseconds`` under a
+``_seconds`` name is read as is and converted where it is shown (:func:`in_base_units`).
 Units come from the closed list ``UNITS`` (a typo is an error that suggests the nearest).
 Samples are never produced from NaN, infinities or non-numbers (see ``to_samples``).
 
@@ -61,7 +71,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,33 +125,48 @@ UNITS = frozenset(
     }
 )
 
-# stat name → (attribute, metric-name suffix, sample kind)
-METER_STATS: dict[str, tuple[str, str, MetricKind]] = {
-    "count": ("Count", "_total", MetricKind.COUNTER),
-    "rate1m": ("OneMinuteRate", "_rate1m", MetricKind.GAUGE),
-    "rate5m": ("FiveMinuteRate", "_rate5m", MetricKind.GAUGE),
-    "rate15m": ("FifteenMinuteRate", "_rate15m", MetricKind.GAUGE),
-    "mean_rate": ("MeanRate", "_mean_rate", MetricKind.GAUGE),
+#: JMX's units → (the base unit kafkascope exports, the factor to it). A catalog line
+#: states the unit JMX reports (``unit: milliseconds``); its metric name states the base
+#: unit (``..._seconds``). Samples keep JMX's value and unit (the monitors and rules think
+#: in them); every surface (history, ``/metrics``, user rules) shows :func:`in_base_units`.
+BASE_UNITS: dict[str, tuple[str, float]] = {
+    "milliseconds": ("seconds", 1e-3),
+    "nanoseconds": ("seconds", 1e-9),
+    "timestamp_ms": ("seconds", 1e-3),
+    "percent": ("ratio", 1e-2),
 }
-HISTOGRAM_STATS: dict[str, tuple[str, str, MetricKind]] = {
-    "count": ("Count", "_count", MetricKind.COUNTER),
-    "mean": ("Mean", "_mean", MetricKind.GAUGE),
-    "min": ("Min", "_min", MetricKind.GAUGE),
-    "max": ("Max", "_max", MetricKind.GAUGE),
-    "stddev": ("StdDev", "_stddev", MetricKind.GAUGE),
-    "p50": ("50thPercentile", "_p50", MetricKind.GAUGE),
-    "p75": ("75thPercentile", "_p75", MetricKind.GAUGE),
-    "p95": ("95thPercentile", "_p95", MetricKind.GAUGE),
-    "p98": ("98thPercentile", "_p98", MetricKind.GAUGE),
-    "p99": ("99thPercentile", "_p99", MetricKind.GAUGE),
-    "p999": ("999thPercentile", "_p999", MetricKind.GAUGE),
+
+#: Base units a name must end with (before ``_total``): Prometheus's naming rules.
+SUFFIX_UNITS = ("seconds", "bytes", "ratio")
+
+# Meter stats: name → (attribute, sample kind, window label or None for the count).
+METER_STATS: dict[str, tuple[str, MetricKind, str | None]] = {
+    "count": ("Count", MetricKind.COUNTER, None),
+    "rate1m": ("OneMinuteRate", MetricKind.GAUGE, "1m"),
+    "rate5m": ("FiveMinuteRate", MetricKind.GAUGE, "5m"),
+    "rate15m": ("FifteenMinuteRate", MetricKind.GAUGE, "15m"),
+    "mean_rate": ("MeanRate", MetricKind.GAUGE, "lifetime"),
+}
+# Histogram stats: name → (attribute, quantile label or None).
+HISTOGRAM_STATS: dict[str, tuple[str, str | None]] = {
+    "count": ("Count", None),
+    "mean": ("Mean", None),
+    "min": ("Min", None),
+    "max": ("Max", None),
+    "stddev": ("StdDev", None),
+    "p50": ("50thPercentile", "0.5"),
+    "p75": ("75thPercentile", "0.75"),
+    "p95": ("95thPercentile", "0.95"),
+    "p98": ("98thPercentile", "0.98"),
+    "p99": ("99thPercentile", "0.99"),
+    "p999": ("999thPercentile", "0.999"),
 }
 DEFAULT_STATS = {"meter": ("count", "rate1m"), "histogram": ("count", "mean", "p99")}
 DEFAULT_ATTR = {"gauge": "Value", "counter": "Count"}
 
 SET_KEYS = ("set", "role", "detect", "opt_in", "client_key", "beans")
 BEAN_KEYS = ("bean", "labels", "skip_legacy_topic_names", "metrics")
-METRIC_KEYS = ("metric", "attr", "kind", "unit", "stats")
+METRIC_KEYS = ("metric", "attr", "kind", "unit", "stats", "help", "states")
 METRIC_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
@@ -156,7 +181,15 @@ class MetricSpec:
     attribute: str
     subkey: str | None
     kind: MetricKind
-    unit: str
+    unit: str  # what JMX reports; the name says the base unit (BASE_UNITS)
+    #: ``quantile`` or ``window``: what this stat of a histogram or meter is
+    const_labels: tuple[tuple[str, str], ...] = ()
+    help: str = ""  # the HELP line on /metrics: what it measures, never the name
+    states: tuple[str, ...] = ()  # a ``state`` metric's known values (a state set)
+
+    @property
+    def base_unit(self) -> str:
+        return BASE_UNITS.get(self.unit, (self.unit, 1.0))[0]
 
 
 @dataclass(frozen=True)
@@ -199,16 +232,34 @@ class BeanSpec:
             if m.subkey is not None:
                 raw = raw.get(m.subkey) if isinstance(raw, Mapping) else None
             if m.kind is MetricKind.STATE:
+                # A state set: every known state, 1 for the current one, so a change of
+                # state changes values, never which series exist.
                 if raw is None:
                     continue
-                labels = labels_of(base | {"state": str(raw)})
-                out.append(Sample(m.name, 1.0, labels, target, timestamp, m.kind, m.unit))
+                current = str(raw)
+                states = m.states if current in m.states else (*m.states, current)
+                for st in states:
+                    labels = labels_of(base | {"state": st})
+                    one = 1.0 if st == current else 0.0
+                    out.append(Sample(m.name, one, labels, target, timestamp, m.kind, m.unit))
                 continue
             value = as_number(raw)
             if value is not None:
-                labels = labels_of(base)
+                labels = labels_of(base | dict(m.const_labels))
                 out.append(Sample(m.name, value, labels, target, timestamp, m.kind, m.unit))
         return out
+
+
+def in_base_units(s: Sample) -> Sample:
+    """``s`` in the base unit its name states (seconds, ratio): what history, ``/metrics``
+    and user rules show. Samples are read in JMX's units (a client's
+    ``time-between-poll-max`` in ms, as the liveness rules expect); this is the one place
+    they are converted."""
+    conv = BASE_UNITS.get(s.unit)
+    if conv is None:
+        return s
+    unit, factor = conv
+    return replace(s, value=s.value * factor, unit=unit)
 
 
 def as_number(raw: object) -> float | None:
@@ -318,7 +369,19 @@ def _expand_metric(raw: Mapping[str, Any], w: _Where, where: str) -> list[Metric
         near = difflib.get_close_matches(str(unit), sorted(UNITS), n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         raise w.fail(where, f"unit {unit!r} is not a known unit{hint}; add it to catalog.UNITS")
+    text = raw.get("help", "")
+    if not isinstance(text, str):
+        raise w.fail(where, "help must be a string (what the metric measures)")
+    text = " ".join(text.split())
+    if text and (text == name or text.startswith(name)):
+        raise w.fail(where, "help must say what the metric measures, not repeat its name")
+    states = raw.get("states", ())
+    if kind != "state" and "states" in raw:
+        raise w.fail(where, f"'states' applies to kind state, not {kind}")
+    if not isinstance(states, list | tuple) or not all(isinstance(x, str) for x in states):
+        raise w.fail(where, "states must be a list of the attribute's string values")
     attr = raw.get("attr", DEFAULT_ATTR.get(kind))
+    base = BASE_UNITS.get(unit, (unit, 1.0))[0]
     if kind in ("meter", "histogram"):
         if "attr" in raw:
             raise w.fail(
@@ -326,20 +389,23 @@ def _expand_metric(raw: Mapping[str, Any], w: _Where, where: str) -> list[Metric
                 f"a {kind} reads 'stats', not 'attr'; for one attribute use "
                 "kind gauge or counter with attr",
             )
-        table = METER_STATS if kind == "meter" else HISTOGRAM_STATS
         stats = raw.get("stats", DEFAULT_STATS[kind])
         if not isinstance(stats, list | tuple) or not stats:
             raise w.fail(where, "stats must be a non-empty list")
+        table = METER_STATS if kind == "meter" else HISTOGRAM_STATS
         out = []
         for stat in stats:
             if stat not in table:
                 raise w.fail(where, f"stat {stat!r} is not one of {', '.join(table)}")
-            attribute, suffix, sample_kind = table[stat]
-            out.append(
-                MetricSpec(
-                    name + suffix, attribute, None, sample_kind, _stat_unit(kind, stat, unit)
-                )
+            spec = (
+                _meter_stat(name, stat, unit, text)
+                if kind == "meter"
+                else _histogram_stat(name, stat, unit, text)
             )
+            problem = name_problem(spec.name, spec.kind, spec.base_unit)
+            if problem:
+                raise w.fail(where, problem)
+            out.append(spec)
         return out
     if "stats" in raw:
         raise w.fail(where, f"'stats' applies to meter and histogram, not {kind}")
@@ -348,15 +414,111 @@ def _expand_metric(raw: Mapping[str, Any], w: _Where, where: str) -> list[Metric
     attribute, dot, subkey = attr.partition(".")
     if dot and not subkey:
         raise w.fail(where, f"attr {attr!r}: nothing after '.' (CompositeData key expected)")
-    return [MetricSpec(name, attribute, subkey or None, MetricKind(kind), unit)]
+    problem = name_problem(name, MetricKind(kind), base)
+    if problem:
+        raise w.fail(where, problem)
+    help_text = text or f"JMX attribute {attr}"
+    return [
+        MetricSpec(
+            name,
+            attribute,
+            subkey or None,
+            MetricKind(kind),
+            unit,
+            help=help_text,
+            states=tuple(states),
+        )
+    ]
 
 
-def _stat_unit(kind: str, stat: str, unit: str) -> str:
-    """A meter's ``unit`` is what it counts (its rates are that per second); a histogram's
-    is what it measures (its ``_count`` counts observations)."""
-    if kind == "meter":
-        return unit if stat == "count" else f"{unit}_per_second"
-    return "count" if stat == "count" else unit
+def _meter_stat(name: str, stat: str, unit: str, text: str) -> MetricSpec:
+    """A Yammer Meter's ``Count`` is ``<name>_total`` (in ``unit``, what it counts); its
+    rates are the gauge ``<name>_per_second`` with a ``window`` label (1m, 5m, 15m,
+    lifetime): one family, the window saying which average it is."""
+    attribute, kind, window = METER_STATS[stat]
+    what = text or f"JMX meter {name}"
+    if window is None:
+        return MetricSpec(f"{name}_total", attribute, None, kind, unit, help=f"{what}, since start")
+    return MetricSpec(
+        f"{name}_per_second",
+        attribute,
+        None,
+        kind,
+        f"{unit}_per_second",
+        const_labels=(("window", window),),
+        help=f"{what}, per second (moving average over the window; lifetime: since start)",
+    )
+
+
+def _histogram_stat(name: str, stat: str, unit: str, text: str) -> MetricSpec:
+    """A Yammer Histogram's percentiles are the gauge ``name`` with a ``quantile`` label;
+    its ``Count`` the counter ``<stem>_count_total``; its mean, min, max and standard
+    deviation ``<stem>_<stat>_<unit>`` (``stem`` being ``name`` without its unit)."""
+    attribute, quantile = HISTOGRAM_STATS[stat]
+    what = text or f"JMX histogram {name}"
+    base = BASE_UNITS.get(unit, (unit, 1.0))[0]
+    suffix = f"_{base}"
+    stem = name[: -len(suffix)] if name.endswith(suffix) else name
+    if quantile is not None:
+        return MetricSpec(
+            name,
+            attribute,
+            None,
+            MetricKind.GAUGE,
+            unit,
+            const_labels=(("quantile", quantile),),
+            help=f"{what}: quantiles over the recent past (exponentially decaying sample)",
+        )
+    if stat == "count":
+        return MetricSpec(
+            f"{stem}_count_total",
+            attribute,
+            None,
+            MetricKind.COUNTER,
+            "count",
+            help=f"{what}: observations since start",
+        )
+    full = {"mean": "mean", "min": "minimum", "max": "maximum", "stddev": "standard deviation"}
+    tail = suffix if name.endswith(suffix) else ""
+    return MetricSpec(
+        f"{stem}_{stat}{tail}",
+        attribute,
+        None,
+        MetricKind.GAUGE,
+        unit,
+        help=f"{what}: {full[stat]} since start",
+    )
+
+
+#: Name parts that give a unit other than the base one (``_ms``), or a JMX stat's own
+#: name (``_p99``, ``_rate1m``), which should be a label or a base unit instead.
+_FOREIGN_PARTS = re.compile(
+    r"_(ms|ns|us|millis|milliseconds|nanoseconds|micros|percent|pct|"
+    r"p\d+|rate\d+m|mean_rate)(_|$)"
+)
+
+
+def name_problem(name: str, kind: MetricKind, unit: str) -> str | None:
+    """What breaks Prometheus's naming rules in ``name`` (of ``kind``, in base ``unit``):
+    counters and only counters end in ``_total``; seconds, bytes and ratios are the last
+    word (before ``_total``); rates end in ``_per_second``; no other unit in the name.
+    None when it is fine. ``api/metrics`` and the ``/metrics`` test use the same rules."""
+    core = name[: -len("_total")] if name.endswith("_total") else name
+    if kind is MetricKind.COUNTER and not name.endswith("_total"):
+        return f"a counter's name ends in _total: '{name}_total'"
+    if kind is not MetricKind.COUNTER and name.endswith("_total"):
+        return f"only counters end in _total; '{name}' is a {kind.value}"
+    bad = _FOREIGN_PARTS.search(name)
+    if bad:
+        return (
+            f"'{bad.group(1)}' in '{name}' is not a base unit: name it in {unit} "
+            "(a stat is a label: quantile, window)"
+        )
+    if unit in SUFFIX_UNITS and not core.endswith(f"_{unit}"):
+        return f"a metric in {unit} ends in _{unit} (before _total): rename '{name}'"
+    if unit.endswith("_per_second") and not core.endswith("_per_second"):
+        return f"a rate ends in _per_second: rename '{name}'"
+    return None
 
 
 def _parse_bean(raw: Any, index: int, w: _Where) -> BeanSpec:
@@ -383,11 +545,11 @@ def _parse_bean(raw: Any, index: int, w: _Where) -> BeanSpec:
         if not isinstance(line, Mapping):
             raise w.fail(f"{where}, metric {j}", "must be a mapping with metric, kind, unit")
         metrics.extend(_expand_metric(line, w, f"{where}, metric {j}"))
-    seen: set[str] = set()
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for m in metrics:
-        if m.name in seen:
+        if (m.name, m.const_labels) in seen:
             raise w.fail(where, f"metric '{m.name}' is defined twice for this bean")
-        seen.add(m.name)
+        seen.add((m.name, m.const_labels))
     labels = raw.get("labels")
     label_pairs: tuple[tuple[str, str], ...] | None = None
     if labels is not None:
@@ -462,8 +624,8 @@ def _merge_same_patterns(beans: list[BeanSpec], w: _Where) -> list[BeanSpec]:
                 b.source.split(", ", 1)[1],
                 f"same bean as {prev.source} but with different labels or options; give them once",
             )
-        names = {m.name for m in prev.metrics}
-        dup = [m.name for m in b.metrics if m.name in names]
+        names = {(m.name, m.const_labels) for m in prev.metrics}
+        dup = [m.name for m in b.metrics if (m.name, m.const_labels) in names]
         if dup:
             raise w.fail(
                 b.source.split(", ", 1)[1],
