@@ -54,6 +54,14 @@ system-deps:
 	  echo "installing prometheus-alertmanager with apt-get"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q prometheus-alertmanager; }
+	@# contrib/prometheus's rules are checked and unit-tested with promtool, and their e2e
+	@# test runs Debian's Prometheus on loopback (the service the package may start is
+	@# stopped: it would listen on every interface).
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  echo "installing prometheus (and promtool) with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q prometheus && \
+	  { $$SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true; }; }
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
