@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from kafkascope.sandbox import procs
 from kafkascope.sandbox.state import SandboxState
+from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
 from tests.e2e.conftest import ServiceProc, service_config
 from tests.support import wait_until
 
@@ -33,6 +34,8 @@ TELEMETRY_TOKEN = "push-" + uuid.uuid4().hex
 READ_TOKEN = "read-" + uuid.uuid4().hex
 ADMIN_TOKEN = "admin-" + uuid.uuid4().hex
 INTERVAL = 1.0  # seconds between pushes (the header says 1000 ms)
+#: The subscription serve keeps in place; it matches no client, so nobody pushes for it.
+KEPT = f"ks-keep-{uuid.uuid4().hex[:8]}"
 
 
 def otlp(role: str, gauges: dict[str, float]) -> bytes:
@@ -106,13 +109,17 @@ def service(
         f'[service]\nread_tokens = ["{READ_TOKEN}"]\nadmin_tokens = ["{ADMIN_TOKEN}"]\n',
         1,
     )
-    text += f'\n[clusters.telemetry]\ntokens = ["{TELEMETRY_TOKEN}"]\ninterval = "1s"\n'
+    text += (
+        f'\n[clusters.telemetry]\ntokens = ["{TELEMETRY_TOKEN}"]\ninterval = "1s"\n'
+        f'keep_subscription = true\nsubscription = "{KEPT}"\nmatch = ["client_id=nobody-{KEPT}"]\n'
+    )
     cfg = tmp_path / "kafkascope.toml"
     cfg.write_text(text)
     svc = ServiceProc(cfg, port, tmp_path / "serve.log")
     svc.start()
     yield svc
     svc.stop()
+    KafkaWire(sandbox.bootstrap).delete_subscription(KEPT)
 
 
 @pytest.fixture
@@ -257,3 +264,15 @@ def test_bad_pushes_are_refused_with_the_reason(service: ServiceProc) -> None:
         content=b"\0" * (2 << 20),
     )
     assert r.status_code == 413
+
+
+def test_serve_keeps_the_subscription_in_place(service: ServiceProc, sandbox: SandboxState) -> None:
+    """keep_subscription: serve creates the missing subscription at its first check."""
+    wire = KafkaWire(sandbox.bootstrap)
+    wanted = Subscription(
+        KEPT,
+        ("org.apache.kafka.consumer.", "org.apache.kafka.producer."),
+        1000,
+        (f"client_id=nobody-{KEPT}",),
+    )
+    wait_until(lambda: wire.subscription(KEPT) == wanted, 30, f"serve to create {KEPT}")

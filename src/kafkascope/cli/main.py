@@ -21,6 +21,7 @@ from kafkascope.cli.notify import test_notify
 from kafkascope.cli.serve import serve
 from kafkascope.cli.silence import ack as ack_command
 from kafkascope.cli.silence import app as silence_app
+from kafkascope.cli.telemetry import app as telemetry_app
 from kafkascope.errors import KafkascopeError
 from kafkascope.sandbox.cli import app as sandbox_app
 
@@ -42,6 +43,7 @@ app.command("test-notify")(test_notify)
 register_lag_commands(app)
 app.command("brokers")(brokers_command)
 app.command("topics")(topics_command)
+app.add_typer(telemetry_app, name="telemetry")
 
 
 def _print_version(value: bool) -> None:

@@ -22,6 +22,7 @@ from kafkascope.monitor.lag import LagMonitor
 from kafkascope.sources.discovery import Discovery, parse_port_range
 from kafkascope.sources.jmx.collector import Backoff, JmxCollector
 from kafkascope.sources.jmx.connection import JmxEndpoint, JmxTls
+from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
 from kafkascope.sources.kafka.worker import IsolatedAdmin
 from kafkascope.sources.telemetry import TelemetryInbox
 from kafkascope.store.clients import ClientStore
@@ -34,7 +35,9 @@ __all__ = [
     "build_cluster",
     "client_monitor",
     "lag_monitor",
+    "subscription_of",
     "telemetry_inbox",
+    "telemetry_wire",
     "thresholds_of",
 ]
 
@@ -168,6 +171,18 @@ def telemetry_inbox(cfg: ClusterConfig, clock: Clock) -> TelemetryInbox:
         max_push_bytes=t.max_push_bytes,
         clock=clock.now,
     )
+
+
+def subscription_of(cfg: ClusterConfig, interval: float | None = None) -> Subscription:
+    """The ``CLIENT_METRICS`` subscription ``[clusters.telemetry]`` asks for."""
+    t = cfg.telemetry
+    seconds = t.interval if interval is None else interval
+    return Subscription(t.subscription, tuple(t.metrics), round(seconds * 1000), tuple(t.match))
+
+
+def telemetry_wire(cfg: ClusterConfig) -> KafkaWire:
+    """The Kafka protocol client that reads and writes the subscription."""
+    return KafkaWire(cfg.bootstrap, _properties(cfg), timeout=max(5.0, cfg.admin_interval))
 
 
 def build_cluster(

@@ -35,7 +35,13 @@ from kafkascope.monitor.series import (
     sample_points,
 )
 from kafkascope.scheduler import Job, Scheduler
-from kafkascope.service.builder import ClusterParts, build_cluster, telemetry_inbox
+from kafkascope.service.builder import (
+    ClusterParts,
+    build_cluster,
+    subscription_of,
+    telemetry_inbox,
+    telemetry_wire,
+)
 from kafkascope.sources.jmx import jvm
 from kafkascope.store.db import Database, DataDirLock
 from kafkascope.store.history import History, Retention
@@ -46,6 +52,8 @@ __all__ = ["DELIVERY_INTERVAL", "Lifecycle", "Part", "Service"]
 
 #: How often the outbox is checked for due notifications (a check is one small query).
 DELIVERY_INTERVAL = 1.0
+#: How often ``[clusters.telemetry] keep_subscription`` checks the subscription.
+SUBSCRIPTION_CHECK = 60.0
 
 
 class Part(Protocol):
@@ -236,6 +244,9 @@ class Service:
             ):
                 job = self._job(name, kind, poll, p)
                 self.scheduler.add(Job(f"{kind}:{name}", job, interval))
+            if cfg.telemetry.keep_subscription:
+                keep = self._job(name, "telemetry", self._keep_subscription, p)
+                self.scheduler.add(Job(f"telemetry:{name}", keep, SUBSCRIPTION_CHECK))
         alert_interval = min(
             min(c.client_interval, c.admin_interval, c.jmx_interval) for c in self.config.clusters
         )
@@ -288,6 +299,22 @@ class Service:
                 cl.lag = polled.with_members(r)
         samples = client_samples(cl.name, r)
         self.history.append([*sample_points(samples), *client_points(cl.name, r)])
+
+    def _keep_subscription(self, p: ClusterParts) -> None:
+        """Put the CLIENT_METRICS subscription back when it is missing or differs."""
+        wanted = subscription_of(p.cfg)
+        wire = telemetry_wire(p.cfg)
+        found = wire.subscription(wanted.name)
+        if found != wanted:
+            wire.alter_subscription(wanted)
+            log.info(
+                "cluster %s: telemetry subscription %s %s (metrics %s, every %s ms)",
+                p.cfg.name,
+                wanted.name,
+                "created" if found is None else "put back",
+                ",".join(wanted.metrics),
+                wanted.interval_ms,
+            )
 
     def _evaluate_alerts(self) -> None:
         assert self.alerts is not None
