@@ -29,11 +29,11 @@ DASHBOARDS = sorted((CHECKOUT / "contrib" / "grafana").glob("*.json"))
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def tool(name: str) -> str:
-    """The path of Debian's ``prometheus`` or ``promtool``, or fail naming the fix."""
+def tool(name: str, package: str = "prometheus") -> str:
+    """The path of one of Debian's Prometheus tools, or fail naming the fix."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is missing. Fix: make system-deps (apt-get install prometheus)")
+        pytest.fail(f"{name} is missing. Fix: make system-deps (apt-get install {package})")
     return path
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +60,41 @@ def test_promtool_test_rules_passes() -> None:
     res = _promtool("test", "rules", RULES_TEST.name)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "SUCCESS" in res.stdout, res.stdout
+
+
+def test_the_alertmanager_example_passes_amtool() -> None:
+    """Its inhibit rule matches what the rules label: the escalating pair has the same
+    alertname, cluster and broker, and differs in severity."""
+    example = RULES.parent / "alertmanager-example.yml"
+    res = subprocess.run(
+        [tool("amtool", "prometheus-alertmanager"), "check-config", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0 and "SUCCESS" in res.stdout, res.stdout + res.stderr
+    (inhibit,) = yaml.safe_load(example.read_text())["inhibit_rules"]
+    for name in ("request_handler_idle", "produce_latency_p99"):
+        pair = _by_name()[name]
+        assert {r["labels"]["severity"] for r in pair} == {"warning", "critical"}
+    assert inhibit["equal"] == ["alertname", "cluster", "broker"]
+
+
+def test_the_scrape_config_in_contrib_readme_passes_promtool(tmp_path: Path) -> None:
+    """The README's Prometheus config, its files put in a temporary directory."""
+    text = (RULES.parents[1] / "README.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    config = yaml.safe_load(block)
+    config["rule_files"] = [str(RULES)]
+    token = tmp_path / "token"
+    token.write_text("read-token\n")
+    (job,) = config["scrape_configs"]
+    job["authorization"]["credentials_file"] = str(token)
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    res = _promtool("check", "config", str(path))
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def _by_name() -> dict[str, list[dict[str, Any]]]:
