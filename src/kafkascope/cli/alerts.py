@@ -162,6 +162,7 @@ def render_alerts(alerts: list[dict[str, Any]], now: float) -> str:
     return render_table(
         ["ID", "STATE", "SEVERITY", "RULE", "CLUSTER", "SUBJECT", "SINCE", "NOTE", "SUMMARY"],
         rows,
+        status_column=1,
     )
 
 

@@ -37,6 +37,7 @@ import typer
 
 from kafkascope.cli.lag import BootstrapOpt, PropertyOpt, resolve_target
 from kafkascope.cli.options import (
+    ConfigOpt,
     JsonOpt,
     TokenFileOpt,
     TokenOpt,
@@ -253,10 +254,7 @@ def _sample(chosen: ClusterConfig, sample: float) -> ClientReport:
 @app.command("forget")
 def forget(
     client_id: Annotated[str, typer.Argument(help="The client id to forget.")],
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="The kafkascope.toml the service runs."),
-    ] = None,
+    config: ConfigOpt = None,
     cluster: Annotated[
         str | None,
         typer.Option("--cluster", help="The cluster's name, when the file defines several."),

@@ -9,6 +9,7 @@ message naming the file, the key and the fix, and exits 2."""
 
 from __future__ import annotations
 
+import difflib
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
+from kafkascope.cli.options import ConfigOpt, warn
+from kafkascope.cli.serve import is_loopback
 from kafkascope.config import (
     RULE_DESCRIPTIONS,
     AlertmanagerReceiver,
@@ -29,16 +32,77 @@ from kafkascope.config import (
     WebhookReceiver,
     format_duration,
     load_config,
+    split_host_port,
 )
 from kafkascope.config.schema import is_secret_property
+from kafkascope.errors import ConfigError
+from kafkascope.sources.jmx.catalog import default_catalog
 
 
 def check_config(
-    file: Annotated[Path, typer.Argument(help="The kafkascope TOML file to validate.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The kafkascope TOML file to validate (or -c FILE, or $KAFKASCOPE_CONFIG).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Validate a configuration file and summarise it (secrets shown as ***); exit 2 naming
-    the file, key and fix when it is wrong."""
-    typer.echo(summarize(load_config(file)))
+    the file, key and fix when it is wrong. Warns about an API open to the network."""
+    if file is not None and config is not None and file != config:
+        raise ConfigError(f"two files given ({file} and -c {config}). Fix: give one of them")
+    path = file if file is not None else config
+    if path is None:
+        raise ConfigError(
+            "no configuration given. Fix: kafkascope check-config FILE (or -c FILE, or set "
+            "KAFKASCOPE_CONFIG)"
+        )
+    cfg = load_config(path)
+    check_rule_metrics(cfg, catalog_metric_names())
+    typer.echo(summarize(cfg))
+    for line in warnings(cfg):
+        warn(line)
+
+
+def catalog_metric_names() -> frozenset[str]:
+    """Every metric name a custom rule can name: the JMX catalog's (as on /metrics)."""
+    return frozenset(m.name for s in default_catalog().sets for _, m in s.metrics())
+
+
+def check_rule_metrics(cfg: Config, known: frozenset[str]) -> None:
+    """A custom rule naming a metric no source produces would never fire: refuse it, with
+    the nearest names (difflib) as the fix."""
+    for i, rule in enumerate(cfg.alerts.custom_rules):
+        if rule.metric in known:
+            continue
+        close = difflib.get_close_matches(rule.metric, sorted(known), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "no similar name"
+        raise ConfigError(
+            f"alerts.custom_rules[{i}] ('{rule.name}'): metric '{rule.metric}' does not exist "
+            f"({hint}). Fix: name a metric kafkascope collects, as listed on /metrics"
+        )
+
+
+def warnings(cfg: Config) -> list[str]:
+    """What loads but is risky: an API on a non-loopback address with no token."""
+    out = []
+    s = cfg.service
+    host, port = split_host_port(s.listen)
+    if not (s.read_tokens or s.admin_tokens) and not is_loopback(host or "0.0.0.0"):
+        what = (
+            "anyone who reaches it can read everything and change silences and acks "
+            "(allow_unauthenticated = true)"
+            if s.allow_unauthenticated
+            else "'kafkascope serve' will refuse to start"
+        )
+        out.append(
+            f"[service] listen = {s.listen} is not a loopback address and no token is set: "
+            f"{what}. Fix: set [service] read_tokens and admin_tokens, or listen on "
+            f"127.0.0.1:{port}"
+        )
+    return out
 
 
 def _secret(secret: Secret | None) -> str:

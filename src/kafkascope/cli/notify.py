@@ -11,13 +11,13 @@ config or an unknown ROUTE.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from kafkascope.alerts.alert import Alert, AlertState, Notification, fingerprint
 from kafkascope.alerts.setup import build_notifiers, console_url
+from kafkascope.cli.options import RequiredConfigOpt
 from kafkascope.config import Config, load_config
 from kafkascope.errors import ConfigError, NotifyError
 from kafkascope.model import Severity
@@ -73,7 +73,7 @@ def test_notification(route: str, cluster: str, severity: Severity, now: float) 
 
 def test_notify(
     route: Annotated[str, typer.Argument(help="A route name, a receiver name, or 'all'.")],
-    config: Annotated[Path, typer.Option("--config", "-c", help="The kafkascope.toml file.")],
+    config: RequiredConfigOpt,
     severity: Annotated[
         str, typer.Option("--severity", help="Severity of the test alert.")
     ] = "warning",

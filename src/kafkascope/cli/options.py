@@ -158,7 +158,8 @@ def parse_fail_on(text: str | None, valid: Sequence[str]) -> frozenset[str]:
 
 
 def completer(valid: Sequence[str]) -> Callable[[str], list[str]]:
-    """Shell completion for a comma-separated list of ``valid`` names: the last name."""
+    """Shell completion for a comma-separated list of ``valid`` names: it completes the
+    last name (Typer passes the word being completed as ``incomplete``)."""
 
     def complete(incomplete: str) -> list[str]:
         head, _, last = incomplete.rpartition(",")

@@ -15,6 +15,7 @@ import typer
 
 from kafkascope import __version__
 from kafkascope.api.server import HttpServer
+from kafkascope.cli.options import RequiredConfigOpt
 from kafkascope.config import Config, load_config, split_host_port
 from kafkascope.errors import ConfigError
 from kafkascope.service.service import Service
@@ -104,7 +105,7 @@ def run_until_signalled(config: Config) -> None:
 
 
 def serve(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The kafkascope.toml file.")],
+    config: RequiredConfigOpt,
     listen: Annotated[
         str | None, typer.Option("--listen", help="HOST:PORT to serve on (default from config).")
     ] = None,

@@ -164,10 +164,13 @@ the file and line (or the environment variable), the key path such as
 - **path**: relative paths resolve against the directory of the config file; `~` expands.
 - **name**: 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit.
 - **secret**: never shown (`***` in logs, the API and `check-config`). Give it inline,
-  as `"env:NAME"` (read from the environment at load; an unset variable is an error), or
-  through the sibling key `KEY_file = "PATH"` (read at load; the file must exist, be readable
-  and non-empty; one trailing newline is dropped; for token lists, one token per line).
-  In `client_properties`, write `PROPERTY_file` (e.g. `"sasl.password_file"`).
+  as `"env:NAME"` (read from the environment at load; an unset variable is an error), as
+  `"file:PATH"`, or through the sibling key `KEY_file = "PATH"` (both read at load; the
+  file must exist, be readable and non-empty; one trailing newline is dropped; for token
+  lists, one token per line). In `client_properties`, write `PROPERTY_file` (e.g.
+  `"sasl.password_file"`) or `"file:PATH"`. A value that looks like another prefix
+  (`"vault:..."`, a typo like `"fle:..."`) is an error naming the supported ones; a literal
+  secret shaped like that goes in a file.
 
 ## Environment overrides
 
@@ -231,7 +234,7 @@ def render_reference() -> str:
         for key, info in table_fields(model).items():
             desc = info.description or ""
             if key in secrets:
-                desc += f' Or `{key}_file = PATH`, or `"env:NAME"`.'
+                desc += f' Or `{key}_file = PATH`, `"file:PATH"` or `"env:NAME"`.'
             parts.append(
                 f"| `{key}` | {_cell(_type_name(info, info.annotation))} | "
                 f"{_cell(_default(info))} | {_env_cell(env, key, info)} | {_cell(desc)} |"

@@ -422,7 +422,7 @@ class ClusterConfig(Settings):
         description="Passed to librdkafka as is (`security.protocol`, `sasl.*`, `ssl.*`). "
         "Values of keys naming a password, passphrase, secret, token, credential, JAAS, a key "
         "PEM or `sasl.oauthbearer.config`, and any value given as "
-        '"env:NAME" or `PROPERTY_file`, are secrets.',
+        '"env:NAME", "file:PATH" or `PROPERTY_file`, are secrets.',
     )
     admin_interval: Duration = Field(
         default=10.0, ge=1, description="How often cluster state and offsets are read."
@@ -481,13 +481,11 @@ class ClusterConfig(Settings):
                     )
                 text, source = read_secret_file(raw, key, info)
                 out[target] = Secret(text, source)
-            elif raw.startswith("env:"):
+            elif raw.startswith(("env:", "file:")) or is_secret_property(key):
                 try:
-                    out[key] = secret_from_string(raw, env)
+                    out[key] = secret_from_string(raw, env, info)
                 except PydanticCustomError as e:
                     raise problem(e.message(), str((e.context or {}).get("ks_fix")), key) from None
-            elif is_secret_property(key):
-                out[key] = Secret(raw, "inline")
             else:
                 out[key] = raw
         return out

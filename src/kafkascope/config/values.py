@@ -306,10 +306,33 @@ class Secret:
                 f"a {type(value).__name__} is not a secret",
                 'quote it: a string, "env:NAME" to read a variable, or KEY_file = PATH',
             )
-        return secret_from_string(value, context_env(info))
+        return secret_from_string(value, context_env(info), info)
 
 
-def secret_from_string(value: str, env: Mapping[str, str]) -> Secret:
+#: The prefixes a secret string may carry; anything else shaped like one is refused.
+SECRET_PREFIXES = ("env:NAME", "file:PATH")
+_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9_-]{1,11}):(?!//)\S")
+
+
+def secret_from_string(
+    value: str, env: Mapping[str, str], info: ValidationInfo | None = None
+) -> Secret:
+    """A secret given as a string: ``env:NAME`` reads a variable, ``file:PATH`` a file
+    (relative to the config's directory); a value that looks like another prefix
+    (``vault:...``, a typo like ``fle:...``) is refused rather than taken literally."""
+    if value.startswith("file:"):
+        try:
+            text, source = read_secret_file(value[5:].strip(), "file:", info)
+        except PydanticCustomError as e:  # re-raised without the key path: it is the value's
+            raise problem(e.message(), str((e.context or {}).get("ks_fix"))) from None
+        return Secret(text, source)
+    m = _PREFIX.match(value)
+    if m is not None and m.group(1) != "env":
+        raise problem(
+            f"'{m.group(1)}:' is not a supported prefix (supported: {', '.join(SECRET_PREFIXES)})",
+            'write "env:NAME" or "file:/path"; a literal secret that starts like this goes '
+            "in a file: KEY_file = PATH",
+        )
     if value.startswith("env:"):
         name = value[4:].strip()
         if not name:
@@ -328,7 +351,7 @@ def secret_from_string(value: str, env: Mapping[str, str]) -> Secret:
     return Secret(value, "inline")
 
 
-def read_secret_file(raw: object, key: str, info: ValidationInfo) -> tuple[str, str]:
+def read_secret_file(raw: object, key: str, info: ValidationInfo | None) -> tuple[str, str]:
     fix_path = "correct the path, or create the file with the secret as its only content"
     if not isinstance(raw, str) or not raw:
         raise problem("must be the path of a file", f'write {key} = "/run/secrets/name"', key)
