@@ -103,7 +103,9 @@ def chart_draw(base: str, rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        # bypass_csp: wait_for_function evaluates its predicate as a string, which the
+        # console's CSP (no 'unsafe-eval') refuses; the console's own scripts run as served.
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
 
         empty = json.dumps({"name": "x", "step": 60.0, "points": 0, "series": []})
 
