@@ -237,6 +237,10 @@ def test_sandbox_fetch_and_up_without_a_checkout(installed: Installed, tmp_path:
     up = installed.run("sandbox", "up", "--brokers", "1", "--no-workload", env=env, timeout=300)
     try:
         assert up.returncode == 0, up.stderr
+        # Progress on a pipe: plain lines, one per step, no status-line control codes.
+        steps = [line for line in up.stderr.splitlines() if line.startswith("sandbox: [")]
+        assert any("waiting for every broker to register" in line for line in steps), up.stderr
+        assert "\r" not in up.stderr and "\x1b[" not in up.stderr
         described = json.loads((state / "kafkascope" / "sandbox" / "sandbox.json").read_text())
         assert described["lib_dir"] == str(lib)
         status = installed.run("sandbox", "status", "--json", env=env)

@@ -326,3 +326,54 @@ def test_kafkascope_config_names_the_file(tmp_path: Path, args: tuple[str, ...])
     missing = tmp_path / "nowhere.toml"
     code, _, err = invoke(*args, env={"KAFKASCOPE_CONFIG": str(missing)})
     assert code == 2 and f"config file {missing} does not exist" in err, err
+
+
+class Stream:
+    """A stderr stand-in that says whether it is a terminal and keeps what was written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("tty", "expected"),
+    [
+        # A terminal: one line, rewritten in place (\r + erase line), cleared at the end so
+        # the result starts clean.
+        (
+            True,
+            "\r\x1b[Ksandbox: [  1.0s] starting 3 nodes"
+            "\r\x1b[Ksandbox: [  2.0s] waiting for every broker to register\r\x1b[K",
+        ),
+        # A pipe or log: one plain line per step, nothing to clear.
+        (
+            False,
+            "sandbox: [  1.0s] starting 3 nodes\n"
+            "sandbox: [  2.0s] waiting for every broker to register\n",
+        ),
+    ],
+)
+def test_sandbox_up_progress_is_a_status_line_on_a_terminal_only(
+    tty: bool, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kafkascope.sandbox.cli import Progress
+
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "200")
+    ticks = iter([0.0, 1.0, 2.0])
+    stream = Stream(tty)
+    show = Progress(stream, clock=lambda: next(ticks))  # type: ignore[arg-type]
+    show("starting 3 nodes")
+    show("waiting for every broker to register")
+    show.done()
+    assert stream.text == expected

@@ -4,8 +4,13 @@ and resume its brokers and clients for tests and demos."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -30,6 +35,40 @@ DirOpt = Annotated[
         show_default=".sandbox in a checkout, else ~/.local/state/kafkascope/sandbox",
     ),
 ]
+
+
+class Progress:
+    """Steps of a long start, on ``stream``: on a terminal one status line, rewritten in
+    place (``\\r`` and erase-line) and cleared at the end; elsewhere (a pipe, a log file,
+    CI) one plain line per step, which a log keeps readable. Each shows the seconds since
+    the start."""
+
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.t0 = clock()
+        try:
+            self.tty = stream.isatty() and os.environ.get("TERM") != "dumb"
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.shown = False
+
+    def __call__(self, step: str) -> None:
+        text = f"sandbox: [{self.clock() - self.t0:5.1f}s] {step}"
+        if self.tty:
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write(f"\r\x1b[K{text[:width]}")
+            self.shown = True
+        else:
+            self.stream.write(f"{text}\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """Clear the status line (a terminal), so the result starts on a clean line."""
+        if self.tty and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
 
 
 @app.command()
@@ -73,17 +112,23 @@ def up(
         ),
     ] = telemetry.DEFAULT_INTERVAL_MS,
 ) -> None:
-    """Format KRaft storage and start the cluster; return when it is ready."""
-    state = cluster.up(
-        directory,
-        brokers=brokers,
-        workload=workload,
-        broker_heap=broker_heap,
-        secure_jmx=jmx_tls,
-        telemetry_plugin=telemetry_plugin,
-        telemetry_endpoint=telemetry_endpoint,
-        telemetry_interval_ms=telemetry_interval_ms,
-    )
+    """Format KRaft storage and start the cluster; return when it is ready. Progress goes
+    to stderr: one status line rewritten in place on a terminal, plain lines otherwise."""
+    show = Progress(sys.stderr)
+    try:
+        state = cluster.up(
+            directory,
+            brokers=brokers,
+            workload=workload,
+            broker_heap=broker_heap,
+            secure_jmx=jmx_tls,
+            telemetry_plugin=telemetry_plugin,
+            telemetry_endpoint=telemetry_endpoint,
+            telemetry_interval_ms=telemetry_interval_ms,
+            progress=show,
+        )
+    finally:
+        show.done()
     typer.echo(json.dumps(state.to_json() | {"processes": cluster.status(directory)}, indent=2))
     typer.echo(
         f"sandbox ready in {state.startup_seconds} s; bootstrap {state.bootstrap}; "

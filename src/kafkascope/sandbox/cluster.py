@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -99,9 +99,11 @@ def up(
     telemetry_plugin: bool = True,
     telemetry_endpoint: str = telemetry.DEFAULT_ENDPOINT,
     telemetry_interval_ms: int = telemetry.DEFAULT_INTERVAL_MS,
+    progress: Callable[[str], None] | None = None,
 ) -> SandboxState:
     """Format and start a KRaft cluster of ``brokers`` combined broker+controller nodes,
-    then the demo workload; return only when all of it is ready.
+    then the demo workload; return only when all of it is ready. ``progress`` hears each
+    step as it starts (``sandbox up`` shows them: a minute is long to wait in silence).
 
     ``secure_jmx``: every JVM's JMX (nodes and clients) uses TLS and a password, made at
     start (:mod:`kafkascope.sandbox.jmx_tls`); ``kafkascope.toml`` is written to match.
@@ -212,8 +214,11 @@ def up(
                 listener=f"127.0.0.1:{ports[node][0]}",
             )
 
+        say = progress or (lambda text: None)
+        say(f"formatting storage of {brokers} node{'s' if brokers != 1 else ''}")
         with ThreadPoolExecutor(max_workers=brokers) as pool:
             nodes = list(pool.map(fmt, ids))
+        say(f"starting {len(nodes)} node{'s' if len(nodes) != 1 else ''}")
         for node in nodes:
             node.pid = procs.spawn(node.argv, Path(node.log))
             state.processes.append(node)
@@ -221,16 +226,20 @@ def up(
         try:
             deadline = time.monotonic() + READY_TIMEOUT
             for node in nodes:
+                say(f"waiting for {node.name} to start (JMX {node.jmx})")
                 _wait_jvm_port(state, node, deadline)
+            say("waiting for every broker to register")
             probe.wait_brokers(state.bootstrap, set(ids), deadline)
             rf = min(3, brokers)
+            say("producing and consuming a test record")
             probe.round_trip(state.bootstrap, rf, deadline)
             if plugin is not None:
                 # Before the workload: a client that finds no subscription asks again only
                 # after minutes.
+                say("subscribing clients to telemetry")
                 telemetry.subscribe(java, cp, state.bootstrap, telemetry_interval_ms)
             if workload:
-                _start_workload(state, java, cp, rf, deadline)
+                _start_workload(state, java, cp, rf, deadline, say)
         except BaseException:
             save(state)
             _stop_all(state)
@@ -282,20 +291,31 @@ def _wait_jvm_port(state: SandboxState, p: Proc, deadline: float) -> None:
     raise SandboxError(f"{p.name} did not open its JMX port {port} in time; see {p.log}")
 
 
-def _start_workload(state: SandboxState, java: str, cp: str, rf: int, deadline: float) -> None:
+def _start_workload(
+    state: SandboxState,
+    java: str,
+    cp: str,
+    rf: int,
+    deadline: float,
+    say: Callable[[str], None] = lambda text: None,
+) -> None:
+    say(f"creating the demo topics ({', '.join(t.name for t in DEMO_TOPICS)})")
     probe.create_topics(state.bootstrap, {t.name: t.partitions for t in DEMO_TOPICS}, rf, deadline)
     for t in DEMO_TOPICS:
         if t.seed_records:
             probe.produce(state.bootstrap, t.name, t.seed_records)
+    say(f"starting {len(DEMO_CLIENTS)} demo clients")
     started = [_spawn_client(state, java, cp, spec) for spec in DEMO_CLIENTS]
     save(state)
     for p in started:
+        say(f"waiting for client {p.name} to start")
         _wait_jvm_port(state, p, deadline)
     expected: dict[str, int] = {}
     for spec in DEMO_CLIENTS:
         if spec.group:
             expected[spec.group] = expected.get(spec.group, 0) + 1
     for group, n in expected.items():
+        say(f"waiting for group {group} to have {n} member{'s' if n != 1 else ''}")
         probe.wait_group_members(state.bootstrap, group, n, deadline)
 
 
