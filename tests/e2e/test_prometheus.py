@@ -117,7 +117,12 @@ def test_prometheus_evaluates_the_rules_and_panels_and_fires_client_dead(
         rows = prom.query(f'kafkascope_client_liveness{{client_id="{client_id}"}}')
         seen = [(r["metric"].get("group"), r["value"][1]) for r in rows]
         scrapes = [(t["health"], t["lastError"]) for t in prom.api("targets")["activeTargets"]]
-        assert (group, "0") in seen, f"scrapes {scrapes}, {client_id}: {seen}"  # 0: ALIVE
+        rows_api = [
+            (c["liveness"], c.get("reason"))
+            for c in svc.get("/api/v1/clusters/sandbox/clients")["clients"]
+            if c["client_id"] == client_id
+        ]
+        assert (group, "0") in seen, f"scrapes {scrapes}; {client_id}: {seen}, API {rows_api}"
         return True
 
     wait_until(alive_in_group, 90, f"{client_id} ALIVE in {group} in Prometheus")
@@ -133,9 +138,6 @@ def test_prometheus_evaluates_the_rules_and_panels_and_fires_client_dead(
     wait_until(lambda: every_panel_has_data(prom, chosen), 30, "data in every dashboard panel")
     print(f"every panel has data {time.monotonic() - started:.1f} s after start")
 
-    cluster.client_signal(Path(sandbox.dir), consumer.name, "KILL")
-    killed = time.monotonic()
-
     def firing() -> list[dict[str, Any]]:
         return [
             a
@@ -144,6 +146,10 @@ def test_prometheus_evaluates_the_rules_and_panels_and_fires_client_dead(
             and a["labels"].get("client_id") == client_id
             and a["state"] == "firing"
         ]
+
+    assert not firing()  # alive: only the kill can make it fire
+    cluster.client_signal(Path(sandbox.dir), consumer.name, "KILL")
+    killed = time.monotonic()
 
     (alert,) = wait_until(firing, 75, f"client_dead firing in Prometheus for {client_id}")
     print(f"client_dead firing {time.monotonic() - killed:.1f} s after kill -9")
