@@ -22,6 +22,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kafkascope.model import LIVENESS_CODE, Status
 from kafkascope.sandbox import cluster, probe, procs
 from kafkascope.sandbox.state import SandboxState
 from tests.conftest import ClientFactory
@@ -83,9 +84,10 @@ def test_healthy_demo_groups_gain_a_window_point_at_every_admin_poll(
 
 
 def group_status_samples(svc: ServiceProc, group: str) -> list[str]:
+    """The group's status names, from the codes /metrics gives (docs/metrics.md)."""
     text = httpx.get(f"{svc.url}/metrics", timeout=10).text
     return [
-        s.labels["status"]
+        Status(int(s.value)).name
         for f in text_string_to_metric_families(text)
         if f.name == "kafkascope_group_status"
         for s in f.samples
@@ -94,9 +96,11 @@ def group_status_samples(svc: ServiceProc, group: str) -> list[str]:
 
 
 def client_liveness_samples(svc: ServiceProc, client_id: str) -> list[dict[str, str]]:
+    """The client's series' labels, with the verdict its code stands for as ``liveness``."""
     text = httpx.get(f"{svc.url}/metrics", timeout=10).text
+    verdict = {code: lv.value for lv, code in LIVENESS_CODE.items()}
     return [
-        s.labels
+        s.labels | {"liveness": verdict[int(s.value)]}
         for f in text_string_to_metric_families(text)
         if f.name == "kafkascope_client_liveness"
         for s in f.samples

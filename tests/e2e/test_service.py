@@ -200,8 +200,10 @@ def test_metrics_parse_with_prometheus_client(make_service: Callable[..., Servic
     body = wait_until(text, 60, "verdicts and broker metrics on /metrics")
     families = {f.name: f for f in text_string_to_metric_families(body)}
     assert "kafkascope_group_status" in families
-    statuses = {s.labels["status"] for s in families["kafkascope_group_status"].samples}
-    assert statuses <= {"NOTFOUND", "OK", "WARN", "ERR", "STOP", "STALL", "REWIND"}
+    # the status is the value (a code), never a label: no new series on a change
+    samples = families["kafkascope_group_status"].samples
+    assert all("status" not in s.labels for s in samples)
+    assert {s.value for s in samples} <= {float(c) for c in range(7)}
     partitions = [s.value for s in families["kafka_broker_partitions"].samples]
     assert len(partitions) == 3 and all(v > 0 for v in partitions)
 

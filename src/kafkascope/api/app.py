@@ -9,6 +9,7 @@ missing or wrong tokens 401/403 when tokens are configured: decided by
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from kafkascope.api.guard import DEFAULT_MAX_BODY, Guard, Tokens, access_of, may
 from kafkascope.api.metrics import CONTENT_TYPE, AlertCounts, render
 from kafkascope.api.query import TooManyPoints, run_query
 from kafkascope.monitor.live import ClusterLive, LiveState
+from kafkascope.service.own import OwnSources, own_figures
 from kafkascope.store.history import History
 
 SILENCE_MAX = 366 * 86400
@@ -358,7 +360,10 @@ def create_app(backend: Backend, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
     @app.get("/metrics", include_in_schema=False, dependencies=read)
     def metrics() -> Response:
         counts = backend.alerts.alert_counts if backend.alerts is not None else None
-        return Response(render(backend.live, counts), media_type=CONTENT_TYPE)
+        # the service's own figures (jobs, outbox, store, JMX reads) when it has them
+        src = backend if isinstance(backend, OwnSources) else None
+        own = functools.partial(own_figures, src) if src is not None else None
+        return Response(render(backend.live, counts, own), media_type=CONTENT_TYPE)
 
     mount_console(app, backend)  # the web console under /ui (api/console/), '/' redirects there
     mount_burrow(app, backend)  # Burrow's /v3/kafka API, in front of the guard (api/burrow.py)

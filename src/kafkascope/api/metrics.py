@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -22,10 +22,13 @@ from kafkascope.model import MetricKind, Sample
 from kafkascope.monitor.live import LiveState
 from kafkascope.monitor.series import (
     BY_NAME,
+    OWN_SERIES,
     SERIES,
     AlertCountKey,
+    OwnFigures,
     alert_points,
     catalog_samples,
+    own_points,
     verdict_points,
 )
 from kafkascope.sources.jmx.catalog import default_catalog
@@ -74,14 +77,18 @@ def _catalog_families(samples: Iterable[Sample]) -> Iterator[Metric]:
 
 def _series_families(points: Iterable[Point]) -> Iterator[Metric]:
     """kafkascope's own series, one family per declared series, every cluster in it."""
-    by_name: dict[str, list[Point]] = {s.name: [] for s in SERIES}
+    by_name: dict[str, list[Point]] = {s.name: [] for s in (*SERIES, *OWN_SERIES)}
     for p in points:
         by_name[p.name].append(p)
     for name, rows in by_name.items():
         if not rows:
             continue
         spec = BY_NAME[name]
-        fam = GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
+        fam: GaugeMetricFamily | CounterMetricFamily
+        if spec.kind == "counter":
+            fam = CounterMetricFamily(name[: -len("_total")], spec.help, labels=list(spec.labels))
+        else:
+            fam = GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
         for p in rows:
             labels = dict(p.labels)
             fam.add_metric([labels.get(k, "") for k in spec.labels], p.value)
@@ -89,9 +96,15 @@ def _series_families(points: Iterable[Point]) -> Iterator[Metric]:
 
 
 class _LiveCollector(Collector):
-    def __init__(self, live: LiveState, alerts: Callable[[], AlertCounts] | None) -> None:
+    def __init__(
+        self,
+        live: LiveState,
+        alerts: Callable[[], AlertCounts] | None,
+        own: Callable[[], OwnFigures] | None,
+    ) -> None:
         self.live = live
         self.alerts = alerts
+        self.own = own
 
     def collect(self) -> Iterator[Metric]:
         clusters = list(self.live.clusters.values())
@@ -99,11 +112,20 @@ class _LiveCollector(Collector):
         points = [p for cl in clusters for p in verdict_points(cl)]
         if self.alerts is not None:
             points += alert_points(self.alerts(), 0.0)
+        if self.own is not None:
+            points += own_points(self.own(), 0.0)
         yield from _series_families(points)
 
 
-def render(live: LiveState, alerts: Callable[[], AlertCounts] | None = None) -> bytes:
-    """The exposition text of the current snapshot (a fresh registry: no global state)."""
+def render(
+    live: LiveState,
+    alerts: Callable[[], AlertCounts] | None = None,
+    own: Callable[[], OwnFigures] | None = None,
+) -> bytes:
+    """The exposition text of the current snapshot (a fresh registry: no global state),
+    with ``own`` (the service's jobs, outbox, store and JMX reads) and prometheus_client's
+    process collector (``process_cpu_seconds_total``, memory, file descriptors, start)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_LiveCollector(live, alerts))
+    registry.register(_LiveCollector(live, alerts, own))
+    ProcessCollector(registry=registry)
     return generate_latest(registry)

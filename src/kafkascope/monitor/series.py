@@ -40,6 +40,7 @@ class SeriesSpec:
     help: str
     unit: str
     labels: tuple[str, ...]
+    kind: str = "gauge"  # or "counter" (its name ends in _total)
 
 
 def _codes(enum_items: Iterable[tuple[str, int]]) -> str:
@@ -151,7 +152,138 @@ SERIES: tuple[SeriesSpec, ...] = (
     TOPIC_PRODUCERS_SILENT,
     ALERTS,
 )
-BY_NAME: Mapping[str, SeriesSpec] = {s.name: s for s in SERIES}
+
+# -- the service's own figures (only on /metrics: they say how kafkascope itself is doing,
+# and history is written by the jobs they measure) --------------------------------------
+
+JOB_RUNS = SeriesSpec(
+    "kafkascope_job_runs_total", "runs of the job since the service started", "runs", ("job",),
+    "counter",
+)  # fmt: skip
+JOB_FAILURES = SeriesSpec(
+    "kafkascope_job_failures_total", "runs of the job that raised an error", "runs", ("job",),
+    "counter",
+)  # fmt: skip
+JOB_DURATION = SeriesSpec(
+    "kafkascope_job_last_duration_seconds", "how long the job's last run took", "seconds",
+    ("job",),
+)  # fmt: skip
+JOB_LAST_SUCCESS = SeriesSpec(
+    "kafkascope_job_last_success_timestamp_seconds",
+    "when the job last ran without error (Unix time)",
+    "seconds",
+    ("job",),
+)
+OUTBOX_PENDING = SeriesSpec(
+    "kafkascope_outbox_pending_notifications",
+    "notifications waiting in the outbox for the receiver (not yet delivered nor given up)",
+    "notifications",
+    ("receiver",),
+)
+OUTBOX_OLDEST_AGE = SeriesSpec(
+    "kafkascope_outbox_oldest_age_seconds",
+    "age of the oldest notification waiting for the receiver (0 when none waits)",
+    "seconds",
+    ("receiver",),
+)
+STORE_SIZE = SeriesSpec(
+    "kafkascope_store_size_bytes",
+    "size of the SQLite store on disk (database and write-ahead log)",
+    "bytes",
+    (),
+)
+JMX_READ_DURATION = SeriesSpec(
+    "kafkascope_jmx_read_duration_seconds",
+    "how long the last JMX read of the target took, failed or not",
+    "seconds",
+    ("cluster", "target", "kind", "broker"),
+)
+JMX_READ_ERRORS = SeriesSpec(
+    "kafkascope_jmx_read_errors_total",
+    "JMX reads of the target that failed (unreachable, timed out, refused, ...)",
+    "reads",
+    ("cluster", "target", "kind", "broker"),
+    "counter",
+)
+
+#: Series the service reports about itself; rendered on /metrics only.
+OWN_SERIES: tuple[SeriesSpec, ...] = (
+    JOB_RUNS,
+    JOB_FAILURES,
+    JOB_DURATION,
+    JOB_LAST_SUCCESS,
+    OUTBOX_PENDING,
+    OUTBOX_OLDEST_AGE,
+    STORE_SIZE,
+    JMX_READ_DURATION,
+    JMX_READ_ERRORS,
+)
+BY_NAME: Mapping[str, SeriesSpec] = {s.name: s for s in (*SERIES, *OWN_SERIES)}
+
+
+@dataclass(frozen=True, slots=True)
+class JobFigures:
+    """One scheduler job's counts (``scheduler.JobStats``)."""
+
+    job: str
+    runs: int
+    failures: int
+    last_duration: float | None
+    last_success: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxFigures:
+    """What waits in the outbox for one receiver."""
+
+    receiver: str
+    pending: int
+    oldest_age: float  # seconds; 0 when nothing waits
+
+
+@dataclass(frozen=True, slots=True)
+class JmxFigures:
+    """One JMX target's last read time and failed reads (``collector.TargetFreshness``)."""
+
+    cluster: str
+    target: str
+    kind: str  # "broker" (a broker or controller node) or "client" (a client JVM)
+    last_duration: float | None
+    errors: int
+    broker: str = ""  # the node id of a broker target, when known
+
+
+@dataclass(frozen=True, slots=True)
+class OwnFigures:
+    """How the service itself is doing, read when ``/metrics`` is scraped."""
+
+    jobs: tuple[JobFigures, ...] = ()
+    outbox: tuple[OutboxFigures, ...] = ()
+    store_bytes: int | None = None
+    jmx: tuple[JmxFigures, ...] = ()
+
+
+def own_points(f: OwnFigures, ts: float) -> list[Point]:
+    """The service's own figures as points of :data:`OWN_SERIES`."""
+    out: list[Point] = []
+    for j in f.jobs:
+        out.append(_point(JOB_RUNS, ts, float(j.runs), job=j.job))
+        out.append(_point(JOB_FAILURES, ts, float(j.failures), job=j.job))
+        if j.last_duration is not None:
+            out.append(_point(JOB_DURATION, ts, j.last_duration, job=j.job))
+        if j.last_success is not None:
+            out.append(_point(JOB_LAST_SUCCESS, ts, j.last_success, job=j.job))
+    for o in f.outbox:
+        out.append(_point(OUTBOX_PENDING, ts, float(o.pending), receiver=o.receiver))
+        out.append(_point(OUTBOX_OLDEST_AGE, ts, o.oldest_age, receiver=o.receiver))
+    if f.store_bytes is not None:
+        out.append(_point(STORE_SIZE, ts, float(f.store_bytes)))
+    for t in f.jmx:
+        key = {"cluster": t.cluster, "target": t.target, "kind": t.kind, "broker": t.broker}
+        if t.last_duration is not None:
+            out.append(_point(JMX_READ_DURATION, ts, t.last_duration, **key))
+        out.append(_point(JMX_READ_ERRORS, ts, float(t.errors), **key))
+    return out
 
 
 def _point(spec: SeriesSpec, ts: float, value: float, **labels: str) -> Point:

@@ -99,6 +99,8 @@ class TargetFreshness:
     error_kind: str | None  # of the last error: unreachable | timeout | auth_failed | error
     failures: int  # consecutive; 0 = the last attempt succeeded
     next_attempt: float | None  # backing off until then
+    last_duration: float | None = None  # seconds the last read took (failed or not)
+    errors: int = 0  # failed reads since the target was added (kafkascope's /metrics)
 
     @property
     def failing(self) -> bool:
@@ -340,6 +342,7 @@ class JmxCollector:
                 last_success=done,
                 failures=0,
                 next_attempt=None,
+                last_duration=duration,
             )
             for role, cid in reading.identity.clients:
                 key = (state.reader.target, role, cid)
@@ -364,6 +367,8 @@ class JmxCollector:
                 error_kind=error_kind(e),
                 failures=failures,
                 next_attempt=started + self.backoff.delay(failures),
+                last_duration=duration,
+                errors=state.freshness.errors + 1,
             )
         return CollectResult(state.reader.target, started, duration, error=e)
 
