@@ -342,6 +342,26 @@ def test_every_page_renders_with_charts_holding_data_and_no_serious_axe_violatio
             problems[path] = result
         name = path.strip("/").replace("/", "_").replace("?", "_").replace("=", "-")
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # The system's dark setting turns the console dark (and it still passes axe); light
+    # is the default. Status is never colour alone: every badge has its icon and word.
+    page.goto(f"{console}/ui/c/sandbox/groups")
+    light = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert (light, dark) == ("rgb(255, 255, 255)", "rgb(13, 17, 23)")
+    page.add_script_tag(path=str(axe))
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"
+    )
+    if result:
+        problems["groups, dark"] = result
+    page.screenshot(path=str(ARTIFACTS / "c_sandbox_groups_dark.png"))
+    badges = page.evaluate(
+        "() => [...document.querySelectorAll('.badge')].map(b =>"
+        " [b.querySelector('[aria-hidden=true]')?.textContent || '', b.textContent.trim()])"
+    )
+    assert badges and all(icon.strip() and len(text) > len(icon) + 1 for icon, text in badges)
     assert not problems, json.dumps(problems, indent=1)
     assert not w.errors, w.errors
     w.context.close()
