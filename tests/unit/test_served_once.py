@@ -268,7 +268,9 @@ def test_groups_page_gzip_splices_the_cached_table(served: tuple[Backend, str]) 
     with httpx.Client(base_url=f"{url}/ui/c/prod", timeout=10) as http:
         plain = http.get("/groups?sort=group&order=asc", headers={"accept-encoding": "identity"})
         assert "content-encoding" not in plain.headers
-        with http.stream("GET", "/groups?sort=group&order=asc", headers={"accept-encoding": "gzip"}) as r:
+        with http.stream(
+            "GET", "/groups?sort=group&order=asc", headers={"accept-encoding": "gzip"}
+        ) as r:
             assert r.headers["content-encoding"] == "gzip"
             assert r.headers["content-type"].startswith("text/html")
             raw = b"".join(r.iter_raw())
