@@ -3,18 +3,15 @@ package dev.kafkascope.telemetry;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.management.MBeanServer;
@@ -23,10 +20,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Takes pushes from the broker's request threads and posts them to kafkascope from a thread of
- * its own. The request thread's whole cost is {@link #offer}: a non-blocking insert into a
- * bounded queue, or a counter increment when the queue is full. A down or slow kafkascope only
- * drops telemetry (counted), never holds a broker thread.
+ * Takes pushes from the broker's request threads and posts them to kafkascope from threads of
+ * its own ({@code max.in.flight} of them, each with one kept-alive connection). The request
+ * thread's whole cost is {@link #offer}: a non-blocking insert into a bounded queue, or a
+ * counter increment when the queue is full. A down or slow kafkascope only drops telemetry
+ * (counted), never holds a broker thread.
  */
 public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TelemetryForwarder.class);
@@ -37,10 +35,7 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
 
     private final ForwarderConfig config;
     private final ArrayBlockingQueue<Push> queue;
-    private final Semaphore inFlight;
-    private final ExecutorService httpExecutor;
-    private final HttpClient http;
-    private final Thread sender;
+    private final List<Thread> senders = new ArrayList<>();
     private final ObjectName mbeanName;
     private volatile boolean running = true;
 
@@ -51,12 +46,12 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
     private final AtomicLong sendErrors = new AtomicLong();
     private volatile String lastError = "";
 
-    // Owned by the sender thread, except the backoff, which response callbacks also set.
+    // The files are re-read by one sender at a time (synchronized reloadFiles).
     private volatile URI target;
     private volatile String token;
     private long endpointStamp = Long.MIN_VALUE;
     private long tokenStamp = Long.MIN_VALUE;
-    private long nextReload;
+    private volatile long nextReload;
     private long backoffUntil;
     private long backoffMs;
     private boolean failing;
@@ -64,28 +59,16 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
     public TelemetryForwarder(ForwarderConfig config) {
         this.config = config;
         this.queue = new ArrayBlockingQueue<>(config.queueCapacity());
-        this.inFlight = new Semaphore(config.maxInFlight());
-        this.httpExecutor =
-                Executors.newFixedThreadPool(
-                        1,
-                        r -> {
-                            Thread t = new Thread(r, "kafkascope-telemetry-http");
-                            t.setDaemon(true);
-                            return t;
-                        });
-        this.http =
-                HttpClient.newBuilder()
-                        .version(HttpClient.Version.HTTP_1_1)
-                        .connectTimeout(Duration.ofMillis(config.timeoutMs()))
-                        .executor(httpExecutor)
-                        .build();
         this.target = uri(config.endpoint());
-        this.token = config.token();
+        this.token = printable(config.token());
         reloadFiles();
         this.mbeanName = register();
-        this.sender = new Thread(this::run, "kafkascope-telemetry-sender");
-        sender.setDaemon(true);
-        sender.start();
+        for (int i = 0; i < config.maxInFlight(); i++) {
+            Thread t = new Thread(this::run, "kafkascope-telemetry-sender-" + i);
+            t.setDaemon(true);
+            senders.add(t);
+            t.start();
+        }
     }
 
     /** Called on a broker request thread: never blocks, never throws. */
@@ -110,14 +93,17 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
     }
 
     private void run() {
-        while (running) {
-            Push push;
-            try {
-                push = queue.poll(200, TimeUnit.MILLISECONDS);
+        try (HttpPoster poster = new HttpPoster(config.timeoutMs())) {
+            while (running) {
+                Push push;
+                try {
+                    push = queue.poll(200, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    return;
+                }
                 long now = System.currentTimeMillis();
                 if (now >= nextReload) {
                     reloadFiles();
-                    nextReload = now + RELOAD_EVERY_MS;
                 }
                 if (push == null) {
                     continue;
@@ -127,43 +113,31 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
                     dropped.incrementAndGet();
                     continue;
                 }
-                inFlight.acquire();
                 try {
-                    send(to, push);
-                } catch (RuntimeException e) {
-                    // e.g. a header value HttpClient refuses: count it, keep the sender alive.
-                    inFlight.release();
+                    int code = poster.post(to, headers(push), push.body());
+                    if (code / 100 == 2) {
+                        succeeded(to);
+                    } else {
+                        failed(to, "HTTP " + code + " from " + to);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // A RuntimeException is a bug here; it must not kill the sender either.
+                    poster.disconnect();
                     failed(to, e.toString());
                 }
-            } catch (InterruptedException e) {
-                return;
             }
         }
     }
 
-    private void send(URI to, Push push) {
-        HttpRequest.Builder req =
-                HttpRequest.newBuilder(to)
-                        .timeout(Duration.ofMillis(config.timeoutMs()))
-                        .header("Content-Type", "application/x-protobuf")
-                        .POST(HttpRequest.BodyPublishers.ofByteArray(push.body()));
+    private Map<String, String> headers(Push push) {
+        Map<String, String> h = new LinkedHashMap<>();
+        h.put("Content-Type", "application/x-protobuf");
         String tok = token;
         if (tok != null) {
-            req.header("Authorization", "Bearer " + tok);
+            h.put("Authorization", "Bearer " + tok);
         }
-        Headers.forPush(push, config.brokerId()).forEach(req::header);
-        http.sendAsync(req.build(), HttpResponse.BodyHandlers.discarding())
-                .whenComplete(
-                        (resp, err) -> {
-                            inFlight.release();
-                            if (err != null) {
-                                failed(to, err.toString());
-                            } else if (resp.statusCode() / 100 != 2) {
-                                failed(to, "HTTP " + resp.statusCode() + " from " + to);
-                            } else {
-                                succeeded(to);
-                            }
-                        });
+        h.putAll(Headers.forPush(push, config.brokerId()));
+        return h;
     }
 
     private synchronized long backoffUntil() {
@@ -201,7 +175,12 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
     }
 
     /** Re-reads the endpoint and token files when their modification time changed. */
-    private void reloadFiles() {
+    private synchronized void reloadFiles() {
+        long now = System.currentTimeMillis();
+        if (now < nextReload) {
+            return;
+        }
+        nextReload = now + RELOAD_EVERY_MS;
         Path ef = config.endpointFile();
         if (ef != null) {
             long stamp = stamp(ef);
@@ -222,10 +201,20 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
             if (stamp != tokenStamp) {
                 tokenStamp = stamp;
                 String t = read(tf);
-                token = t != null ? t : config.token();
+                token = printable(t != null ? t : config.token());
                 resetBackoff();
             }
         }
+    }
+
+    /** A token that can go in a header, else null (and a LastError saying why). */
+    private String printable(String t) {
+        if (t != null && !t.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+            lastError = "the kafkascope telemetry token has characters a header cannot carry";
+            LOG.warn("kafkascope telemetry: {}; sending none", lastError);
+            return null;
+        }
+        return t;
     }
 
     private static long stamp(Path p) {
@@ -296,13 +285,17 @@ public final class TelemetryForwarder implements TelemetryForwarderMBean, AutoCl
     @Override
     public void close() {
         running = false;
-        sender.interrupt();
-        try {
-            sender.join(2000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        for (Thread t : senders) {
+            t.interrupt();
         }
-        httpExecutor.shutdownNow();
+        for (Thread t : senders) {
+            try {
+                t.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         if (mbeanName != null) {
             try {
                 ManagementFactory.getPlatformMBeanServer().unregisterMBean(mbeanName);

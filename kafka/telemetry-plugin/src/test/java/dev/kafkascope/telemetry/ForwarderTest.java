@@ -176,21 +176,68 @@ class ForwarderTest {
             try (TelemetryForwarder f = new TelemetryForwarder(ForwarderConfig.from(c))) {
                 f.offer(push(0));
                 waitUntil(() -> r.requests.size() == 1, 10_000, "the first POST to arrive and hang");
-                f.offer(push(1));
-                // The sender took it and waits for the one in-flight slot.
-                waitUntil(() -> f.getQueueSize() == 0, 10_000, "the sender to take the second push");
-                for (int i = 2; i < 10; i++) {
-                    f.offer(push(i)); // 2 fit in the queue, 6 do not
+                // The one sender waits for kafkascope's answer: 2 pushes fit in the queue,
+                // 7 do not, and offer() returned at once for each.
+                for (int i = 1; i < 10; i++) {
+                    f.offer(push(i));
                 }
                 assertEquals(2, f.getQueueSize());
-                assertEquals(6, f.getDroppedQueueFull());
-                assertEquals(6, f.getDropped());
+                assertEquals(7, f.getDroppedQueueFull());
+                assertEquals(7, f.getDropped());
                 assertEquals(10, f.getReceived());
                 assertEquals(0, f.getSent());
                 r.hold.countDown(); // kafkascope answers again: the rest goes through
-                waitUntil(() -> f.getSent() == 4, 10_000, "the 4 queued pushes to be sent");
-                assertEquals(6, f.getDropped());
+                waitUntil(() -> f.getSent() == 3, 10_000, "the 3 queued pushes to be sent");
+                assertEquals(7, f.getDropped());
             }
+        }
+    }
+
+    /** Five pushes in a row over the response shapes a server may send. */
+    static void fivePushes(Receiver r) throws Exception {
+        Map<String, Object> c = configs(r.url());
+        c.put(ForwarderConfig.MAX_IN_FLIGHT, 1);
+        try (TelemetryForwarder f = new TelemetryForwarder(ForwarderConfig.from(c))) {
+            for (int i = 0; i < 5; i++) {
+                f.offer(push(i));
+                final int n = i + 1;
+                waitUntil(() -> f.getSent() == n, 10_000, "push " + n + " to be accepted");
+            }
+            assertEquals(0, f.getSendErrors(), f.getLastError());
+            for (int i = 0; i < 5; i++) {
+                assertArrayEquals(new byte[] {(byte) i}, r.requests.get(i).body());
+            }
+        }
+    }
+
+    @Test
+    void oneKeptAliveConnectionCarriesEveryPush() throws Exception {
+        try (Receiver r = new Receiver()) {
+            fivePushes(r);
+            assertEquals(1, r.requests.stream().map(Receiver.Request::remotePort).distinct().count());
+        }
+    }
+
+    @Test
+    void responseBodiesAreReadPastChunkedOrNot() throws Exception {
+        try (Receiver r = new Receiver()) {
+            r.responseBody = "{\"partialSuccess\":{}}".getBytes(StandardCharsets.UTF_8);
+            r.chunked = true;
+            fivePushes(r);
+        }
+        try (Receiver r = new Receiver()) {
+            r.responseBody = new byte[3000];
+            fivePushes(r);
+            assertEquals(1, r.requests.stream().map(Receiver.Request::remotePort).distinct().count());
+        }
+    }
+
+    @Test
+    void aServerThatClosesEachConnectionStillGetsEveryPush() throws Exception {
+        try (Receiver r = new Receiver()) {
+            r.closeConnection = true;
+            fivePushes(r);
+            assertEquals(5, r.requests.stream().map(Receiver.Request::remotePort).distinct().count());
         }
     }
 

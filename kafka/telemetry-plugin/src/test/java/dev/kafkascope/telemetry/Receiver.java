@@ -14,7 +14,8 @@ import java.util.function.BooleanSupplier;
 
 /** A real HTTP server on a free loopback port standing in for kafkascope's receiver. */
 final class Receiver implements AutoCloseable {
-    record Request(String method, String path, Map<String, List<String>> headers, byte[] body) {
+    record Request(
+            String method, String path, Map<String, List<String>> headers, byte[] body, int remotePort) {
         String header(String name) {
             List<String> v = headers.get(name);
             return v == null ? null : v.get(0);
@@ -27,6 +28,10 @@ final class Receiver implements AutoCloseable {
     volatile String expectedToken;
     /** When set, every request waits on it before answering (a slow kafkascope). */
     volatile CountDownLatch hold;
+    /** A response body to send (null: none), chunked or with a length. */
+    volatile byte[] responseBody;
+    volatile boolean chunked;
+    volatile boolean closeConnection;
 
     Receiver() throws IOException {
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
@@ -40,7 +45,8 @@ final class Receiver implements AutoCloseable {
                                     ex.getRequestMethod(),
                                     ex.getRequestURI().getPath(),
                                     caseless(ex.getRequestHeaders()),
-                                    body));
+                                    body,
+                                    ex.getRemoteAddress().getPort()));
                     CountDownLatch h = hold;
                     if (h != null) {
                         try {
@@ -54,7 +60,18 @@ final class Receiver implements AutoCloseable {
                     if (tok != null && !("Bearer " + tok).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
                         code = 401;
                     }
-                    ex.sendResponseHeaders(code, -1);
+                    byte[] answer = responseBody;
+                    if (closeConnection) {
+                        ex.getResponseHeaders().set("Connection", "close");
+                    }
+                    if (answer == null) {
+                        ex.sendResponseHeaders(code, -1);
+                    } else {
+                        // 0: chunked; else a Content-Length body. Either must be read past
+                        // for the next request on the connection to stay in step.
+                        ex.sendResponseHeaders(code, chunked ? 0 : answer.length);
+                        ex.getResponseBody().write(answer);
+                    }
                     ex.close();
                 });
         server.start();
