@@ -22,7 +22,7 @@ from kafkascope.sandbox import procs
 from kafkascope.sandbox.state import SandboxState
 from tests.e2e.conftest import ServiceProc, service_config
 from tests.e2e.test_alerts import always_on_rule
-from tests.support import run_cli, wait_until
+from tests.support import wait_until
 
 
 def proc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -146,8 +146,29 @@ def test_with_no_service_groups_reads_the_cluster_and_says_so(
     port = procs.free_port()
     cfg = tmp_path / "kafkascope.toml"
     cfg.write_text(service_config(sandbox, tmp_path / "data", port))
-    groups = run_cli("groups", "-c", str(cfg), "--sample", "0", "--json")
+    groups = cli("groups", "-c", str(cfg), "--sample", "0", "--json")
     assert groups.returncode == 0, groups.stderr
     url = f"http://127.0.0.1:{port}"
     assert f"no service answers at {url}; sampling the cluster directly" in groups.stderr
     assert "payments-auditor" in {g["group"] for g in json.loads(groups.stdout)["groups"]}
+
+
+def test_clients_brokers_and_topics_read_the_cluster_directly_with_bootstrap(
+    sandbox: SandboxState,
+) -> None:
+    # --bootstrap, like groups: no config and no service; the members come from the group
+    # membership the brokers report (no JMX target is configured).
+    clients = cli("clients", "--bootstrap", sandbox.bootstrap, "--sample", "0", "--json")
+    assert clients.returncode == 0, clients.stderr
+    assert "--bootstrap: sampling the cluster directly" in clients.stderr
+    rows = json.loads(clients.stdout)["clients"]
+    assert "payments-auditor" in {r["group"] for r in rows}
+    brokers = cli("brokers", "--bootstrap", sandbox.bootstrap)
+    assert brokers.returncode == 0, brokers.stderr
+    assert [line.split()[:3] for line in brokers.stdout.splitlines()[1:]] == [
+        [str(i), address, "UP"] for i, address in enumerate(sandbox.bootstrap.split(","), 1)
+    ]
+    topics = cli("topics", "--bootstrap", sandbox.bootstrap, "--json")
+    by_name = {t["name"]: t for t in json.loads(topics.stdout)["topics"]}
+    assert by_name["payments"]["partition_count"] == 3
+    assert by_name["payments"]["replication_factor"] == 3
