@@ -123,3 +123,54 @@ def test_kill_9_mid_write_never_corrupts_and_keeps_acknowledged_batches(tmp_path
     conn.close()
     # Every batch the writer reported committed is there, whole (100 rows each).
     assert batches[0] >= acked + 1 and batches[1] == batches[0] * 100
+
+
+def test_series_renamed_to_base_units_keep_their_history(tmp_path: Path) -> None:
+    """Migration 6 (issue 14): a store written before the rename, opened by this version,
+    shows the same history under the new names, converted to the new unit (ms → s), in
+    raw points and rollups alike; series that were not renamed are left as they were."""
+    path = tmp_path / "k.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, sql in enumerate(MIGRATIONS[:5], start=1):
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    labels = '[["broker","1"],["cluster","c"],["target","k1:9999"]]'
+    for sid, name in (
+        (1, "jvm_uptime_ms"),
+        (2, "kafka_broker_leaders"),
+        (3, "jvm_gc_time_ms_total"),
+    ):
+        conn.execute("INSERT INTO series VALUES (?, ?, ?)", (sid, name, labels))
+        conn.execute("INSERT INTO samples_raw VALUES (?, 100.0, 5000.0)", (sid,))
+        conn.execute("INSERT INTO samples_1m VALUES (?, 60, 4000.0, 6000.0, 10000.0, 2)", (sid,))
+    conn.commit()
+    conn.close()
+
+    db = Database(path)
+    assert db.schema_version == len(MIGRATIONS)
+    rows = db.read(
+        lambda c: c.execute(
+            "SELECT s.name, r.value, m.min, m.max, m.sum, m.count FROM series s "
+            "JOIN samples_raw r ON r.series_id = s.id JOIN samples_1m m ON m.series_id = s.id "
+            "ORDER BY s.id"
+        ).fetchall()
+    )
+    db.close()
+    assert rows == [
+        ("jvm_uptime_seconds", 5.0, 4.0, 6.0, 10.0, 2),  # ms → s: 5000 ms is 5 s
+        ("kafka_broker_leaders", 5000.0, 4000.0, 6000.0, 10000.0, 2),  # not renamed
+        ("jvm_gc_time_seconds_total", 5.0, 4.0, 6.0, 10.0, 2),
+    ]
+
+
+def test_every_renamed_series_is_a_current_name() -> None:
+    """Migration 6 renames into names the catalog or the series table still produce."""
+    from kafkascope.monitor.series import SERIES
+    from kafkascope.sources.jmx.catalog import default_catalog
+    from kafkascope.store.migrations import RENAMED_SERIES
+
+    current = {m.name for s in default_catalog().sets for _, m in s.metrics()}
+    current |= {s.name for s in SERIES}
+    assert {new for new, _ in RENAMED_SERIES.values()} <= current
+    assert not set(RENAMED_SERIES) & current

@@ -3,6 +3,85 @@ is one version, applied in one transaction."""
 
 from __future__ import annotations
 
+#: Issue 14 (/metrics by the book) renamed series whose labels stayed the same: old name →
+#: (new name, factor to the new unit). Series whose labels changed too (a rate's ``window``,
+#: a percentile's ``quantile``, a dropped ``status``) are not renamed: their history
+#: restarts under the new name (docs/metrics.md).
+RENAMED_SERIES: dict[str, tuple[str, float]] = {
+    "jvm_gc_time_ms_total": ("jvm_gc_time_seconds_total", 1e-3),
+    "jvm_uptime_ms": ("jvm_uptime_seconds", 1e-3),
+    "jvm_start_time_ms": ("jvm_start_time_seconds", 1e-3),
+    "jvm_process_cpu_load": ("jvm_process_cpu_ratio", 1.0),
+    "kafka_broker_bytes_in_total": ("kafka_broker_in_bytes_total", 1.0),
+    "kafka_broker_bytes_out_total": ("kafka_broker_out_bytes_total", 1.0),
+    "kafka_broker_bytes_rejected_total": ("kafka_broker_rejected_bytes_total", 1.0),
+    "kafka_broker_request_total_time_ms_count": ("kafka_broker_request_time_count_total", 1.0),
+    "kafka_broker_request_total_time_ms_mean": ("kafka_broker_request_time_mean_seconds", 1e-3),
+    "kafka_broker_metadata_last_applied_record_lag_ms": (
+        "kafka_broker_metadata_last_applied_record_lag_seconds",
+        1e-3,
+    ),
+    "kafka_controller_last_applied_record_lag_ms": (
+        "kafka_controller_last_applied_record_lag_seconds",
+        1e-3,
+    ),
+    "kafka_raft_commit_latency_avg_ms": ("kafka_raft_commit_latency_avg_seconds", 1e-3),
+    "kafka_consumer_last_poll_seconds_ago": ("kafka_consumer_last_poll_age_seconds", 1.0),
+    "kafka_consumer_last_heartbeat_seconds_ago": (
+        "kafka_consumer_last_heartbeat_age_seconds",
+        1.0,
+    ),
+    "kafka_consumer_last_rebalance_seconds_ago": (
+        "kafka_consumer_last_rebalance_age_seconds",
+        1.0,
+    ),
+    "kafka_consumer_time_between_poll_max_ms": (
+        "kafka_consumer_time_between_poll_max_seconds",
+        1e-3,
+    ),
+    "kafka_consumer_time_between_poll_avg_ms": (
+        "kafka_consumer_time_between_poll_avg_seconds",
+        1e-3,
+    ),
+    "kafka_consumer_records_consumed_rate": ("kafka_consumer_records_consumed_per_second", 1.0),
+    "kafka_consumer_bytes_consumed_total": ("kafka_consumer_consumed_bytes_total", 1.0),
+    "kafka_producer_record_send_rate": ("kafka_producer_records_sent_per_second", 1.0),
+    "kafka_producer_record_error_rate": ("kafka_producer_record_errors_per_second", 1.0),
+    "kafka_producer_topic_record_send_rate": (
+        "kafka_producer_topic_records_sent_per_second",
+        1.0,
+    ),
+    "kafka_producer_topic_record_error_rate": (
+        "kafka_producer_topic_record_errors_per_second",
+        1.0,
+    ),
+    "kafka_producer_request_latency_avg_ms": ("kafka_producer_request_latency_avg_seconds", 1e-3),
+    "kafka_producer_request_latency_max_ms": ("kafka_producer_request_latency_max_seconds", 1e-3),
+    "kafka_producer_metadata_wait_ns_total": ("kafka_producer_metadata_wait_seconds_total", 1e-9),
+    "kafkascope_topic_produce_rate": ("kafkascope_topic_produced_records_per_second", 1.0),
+}
+
+
+def _rename_series(renamed: dict[str, tuple[str, float]]) -> str:
+    """SQL that converts the stored values of each renamed series (raw points and both
+    rollups) to the new unit, then renames the series: charts continue across the
+    rename. Names are literals from the table above (no quoting needed: [a-z0-9_])."""
+    out = []
+    for old, (new, factor) in renamed.items():
+        ids = f"(SELECT id FROM series WHERE name = '{old}')"
+        if factor != 1.0:
+            out.append(
+                f"UPDATE samples_raw SET value = value * {factor!r} WHERE series_id IN {ids}"
+            )
+            for table in ("samples_1m", "samples_10m"):
+                out.append(
+                    f"UPDATE {table} SET min = min * {factor!r}, max = max * {factor!r}, "
+                    f"sum = sum * {factor!r} WHERE series_id IN {ids}"
+                )
+        out.append(f"UPDATE series SET name = '{new}' WHERE name = '{old}'")
+    return ";\n".join(out)
+
+
 MIGRATIONS: list[str] = [
     # 1: lag windows (per group partition) and end-offset/time tables (per partition),
     #    kept as JSON documents so a restart resumes evaluation where it left off.
@@ -127,4 +206,6 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (cluster, target, kind, client_id)
     )
     """,
+    # 6: /metrics by the book (issue 14): series renamed to base units keep their history.
+    _rename_series(RENAMED_SERIES),
 ]
