@@ -19,12 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from kafkascope.sandbox import procs
+from kafkascope.sandbox import probe, procs
 from kafkascope.sandbox.state import SandboxState
 from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
 from tests.e2e.conftest import ServiceProc, service_config
@@ -128,8 +127,7 @@ def consumer(sandbox: SandboxState) -> Iterator[tuple[str, str]]:
     is no JVM). Its own telemetry push is off: the test pushes for it."""
     suffix = uuid.uuid4().hex[:8]
     topic, group, client_id = f"tr-{suffix}", f"tr-group-{suffix}", f"tr-py-{suffix}"
-    admin = AdminClient({"bootstrap.servers": sandbox.bootstrap})
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    probe.create_topics(sandbox.bootstrap, {topic: 1}, 1, time.monotonic() + 60)
     c = Consumer(
         {
             "bootstrap.servers": sandbox.bootstrap,
@@ -152,7 +150,6 @@ def consumer(sandbox: SandboxState) -> Iterator[tuple[str, str]]:
     stop.set()
     t.join(10)
     c.close()
-    admin.delete_topics([topic])
 
 
 def rows(svc: ServiceProc, client_id: str) -> list[dict[str, Any]]:

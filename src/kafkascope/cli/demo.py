@@ -115,7 +115,9 @@ def workload_rows(state: SandboxState) -> list[tuple[str, str, str, str]]:
         groups: dict[str, list[str]] = {}
         for p in running:
             if p.role == "consumer" and p.group:
-                groups.setdefault(p.group, []).append(p.name)
+                # A confluent-kafka client has no JMX: kafkascope sees it by its pushes.
+                impl = " (Python, no JMX: telemetry)" if p.impl == "python" else ""
+                groups.setdefault(p.group, []).append(p.name + impl)
         consumers = "; ".join(f"{g}: {', '.join(m)}" for g, m in groups.items())
         rows.append((topic.name, str(topic.partitions), ", ".join(producers), consumers))
     return rows

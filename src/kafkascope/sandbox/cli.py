@@ -231,10 +231,24 @@ def client_start(
         str,
         typer.Option("--protocol", help="Consumer group protocol: classic or consumer (KIP-848)."),
     ] = "classic",
+    impl: Annotated[
+        str,
+        typer.Option(
+            "--impl",
+            help="java (a kafka-tools JVM with JMX) or python (confluent-kafka, no JMX; "
+            "seen through its group and KIP-714 telemetry).",
+        ),
+    ] = "java",
 ) -> None:
-    """Start one more real Java client; print its JSON entry."""
+    """Start one more real client (Java, or Python with --impl python); print its JSON entry."""
     spec = ClientSpec(
-        role=role, topic=topic, client_id=client_id, group=group, rate=rate, protocol=protocol
+        role=role,
+        topic=topic,
+        client_id=client_id,
+        group=group,
+        rate=rate,
+        protocol=protocol,
+        impl=impl,
     )
     p = cluster.client_start(directory, spec)
     typer.echo(json.dumps({k: v for k, v in p.__dict__.items() if k != "argv"}, indent=2))

@@ -29,6 +29,7 @@ from kafkascope.sandbox.workload import (
     client_properties,
     consumer_args,
     producer_args,
+    python_args,
 )
 
 READY_TIMEOUT = 180.0
@@ -308,8 +309,9 @@ def _start_workload(
     started = [_spawn_client(state, java, cp, spec) for spec in DEMO_CLIENTS]
     save(state)
     for p in started:
-        say(f"waiting for client {p.name} to start")
-        _wait_jvm_port(state, p, deadline)
+        if p.impl == "java":
+            say(f"waiting for client {p.name} to start")
+            _wait_jvm_port(state, p, deadline)
     expected: dict[str, int] = {}
     for spec in DEMO_CLIENTS:
         if spec.group:
@@ -332,7 +334,39 @@ def _client_name(state: SandboxState, spec: ClientSpec) -> str:
     return f"{base}-{k}"
 
 
+def _spawn_python_client(state: SandboxState, spec: ClientSpec) -> Proc:
+    """A confluent-kafka client (``sandbox/pyclient.py``) run by this interpreter: no JVM,
+    no JMX port; kafkascope sees it through its group and its telemetry pushes."""
+    directory = Path(state.dir)
+    name = _client_name(state, spec)
+    log = directory / "clients" / f"{name}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "kafkascope.sandbox.pyclient",
+        f"--marker={state.marker}",  # it starts with '-': one argument with its option
+        *python_args(state.bootstrap, spec),
+    ]
+    pid = procs.spawn(argv, log)
+    proc = Proc(
+        name=name,
+        role=spec.role,
+        pid=pid,
+        jmx="",
+        argv=argv,
+        log=str(log),
+        client_id=spec.client_id,
+        group=spec.group,
+        topic=spec.topic,
+        impl="python",
+    )
+    state.processes.append(proc)
+    return proc
+
+
 def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> Proc:
+    if spec.impl == "python":
+        return _spawn_python_client(state, spec)
     directory = Path(state.dir)
     name = _client_name(state, spec)
     jmx_port, rmi_port = procs.free_ports(2)
@@ -408,6 +442,8 @@ def client_start(directory: Path, spec: ClientSpec, wait: bool = True) -> Proc:
         raise SandboxError("a consumer needs --group G")
     if spec.protocol not in ("classic", "consumer"):
         raise SandboxError(f"--protocol must be classic or consumer (got '{spec.protocol}')")
+    if spec.impl not in ("java", "python"):
+        raise SandboxError(f"--impl must be java or python (got '{spec.impl}')")
     directory = directory.resolve()
     with locked(directory):
         state = load(directory)
@@ -420,9 +456,26 @@ def client_start(directory: Path, spec: ClientSpec, wait: bool = True) -> Proc:
         proc = _spawn_client(state, java, cp, spec)
         save(state)
         write_service_files(state)
-    if wait:
+    if wait and proc.impl == "java":
         _wait_jvm_port(state, proc, time.monotonic() + 60)
+    elif wait:
+        _wait_python_client(proc, time.monotonic() + 30)
     return proc
+
+
+def _wait_python_client(p: Proc, deadline: float) -> None:
+    """Until the Python client says it runs (its first line), or fail with its log."""
+    log = Path(p.log)
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if " reading " in text or " writing " in text:
+            return
+        if not procs.is_alive(p.pid):
+            raise SandboxError(
+                f"{p.name} (pid {p.pid}) exited during start-up; log {p.log}:\n{text[-3000:]}"
+            )
+        time.sleep(0.1)
+    raise SandboxError(f"{p.name} did not start in time; see {p.log}")
 
 
 def client_signal(directory: Path, name: str, signal_name: str) -> Proc:
@@ -573,7 +626,7 @@ def write_service_files(state: SandboxState) -> None:
             },
         }
         for p in state.processes
-        if p.node_id is None
+        if p.node_id is None and p.jmx  # a Python client has no JMX to list
     ]
     tmp = directory / "targets.json.tmp"
     tmp.write_text(json.dumps(targets, indent=2) + "\n")

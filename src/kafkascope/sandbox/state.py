@@ -38,6 +38,8 @@ class Proc:
     protocol: str | None = None
     drain_pid: int | None = None
     stopped: bool = False
+    #: ``java``, or ``python`` for a confluent-kafka client (no JMX: ``jmx`` is empty).
+    impl: str = "java"
 
     @property
     def jmx_port(self) -> int:

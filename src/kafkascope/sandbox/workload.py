@@ -1,6 +1,8 @@
 """The demo workload: real Java clients from kafka-tools, each its own JVM with its own JMX
-port. Topics: ``orders`` (busy, 2 consumers), ``payments`` (1 consumer), ``audit``
-(idle after a few seeded records, with a caught-up group)."""
+port, and one confluent-kafka consumer with no JMX (``impl="python"``, seen through its
+group and its KIP-714 pushes). Topics: ``orders`` (busy, 2 consumers), ``payments`` (a Java
+consumer and a Python one, in groups of their own), ``audit`` (idle after a few seeded
+records, with a caught-up group)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ class ClientSpec:
     protocol: str = "classic"
     #: Extra client properties, last word (e.g. a short ``max.block.ms`` for a fault test).
     properties: tuple[tuple[str, str], ...] = ()
+    #: ``java`` (a kafka-tools JVM with JMX) or ``python`` (confluent-kafka, no JMX:
+    #: :mod:`kafkascope.sandbox.pyclient`).
+    impl: str = "java"
 
 
 DEMO_TOPICS = (
@@ -42,6 +47,7 @@ DEMO_CLIENTS = (
     ClientSpec("producer", "payments", "payments-producer", rate=10),
     ClientSpec("consumer", "payments", "payments-auditor-1", group="payments-auditor"),
     ClientSpec("consumer", "audit", "audit-reader-1", group="audit-reader"),
+    ClientSpec("consumer", "payments", "payments-py-1", group="payments-py", impl="python"),
 )
 
 
@@ -62,6 +68,18 @@ def client_properties(bootstrap: str, spec: ClientSpec) -> dict[str, str]:
             "client.id": spec.client_id or "",
         }
     return props | dict(spec.properties)
+
+
+def python_args(bootstrap: str, spec: ClientSpec) -> list[str]:
+    """The arguments of :mod:`kafkascope.sandbox.pyclient` for ``spec``."""
+    args = ["--role", spec.role, "--bootstrap", bootstrap, "--topic", spec.topic]
+    if spec.group:
+        args += ["--group", spec.group]
+    if spec.client_id:
+        args += ["--client-id", spec.client_id]
+    if spec.role == "producer":
+        args += ["--rate", str(spec.rate if spec.rate > 0 else 10)]
+    return args + [f"--property={k}={v}" for k, v in spec.properties]
 
 
 def producer_args(bootstrap: str, spec: ClientSpec, config_file: str) -> list[str]:
