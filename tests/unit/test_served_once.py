@@ -278,3 +278,38 @@ def test_groups_page_gzip_splices_the_cached_table(served: tuple[Backend, str]) 
     assert unstamped(page) == unstamped(plain.text)
     assert re.findall(r'<tr data-group="([^"]+)"', page) == ["audit", "billing", "fresh"]
     assert "kafkascope:spliced" not in page
+
+
+def test_per_report_is_by_identity_and_keeps_the_newest_entries() -> None:
+    from kafkascope.api.cached import PerReport
+
+    cache: PerReport[str] = PerReport(max_entries=2)
+    report = {"taken_at": 1}
+    assert cache.get("a", (report,), lambda: "built") == "built"
+    assert cache.get("a", (report,), lambda: "again") == "built"  # the same object: a hit
+    # An equal report that is another object is a new report (a poll makes a new one).
+    assert cache.get("a", ({"taken_at": 1},), lambda: "new") == "new"
+    cache.get("b", (report,), lambda: "b")
+    cache.get("c", (report,), lambda: "c")  # over two entries: "a", the oldest, goes
+    assert cache.get("a", ({"taken_at": 1},), lambda: "rebuilt") == "rebuilt"
+    assert cache.builds == 5
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [
+        ("gzip, deflate, br", True),  # a browser
+        ("identity", False),
+        ("gzip;q=0, identity", False),  # gzip explicitly refused
+        ("*", True),  # anything goes
+        (None, False),  # no header: plain
+    ],
+)
+def test_json_bytes_gzip_only_when_accepted(accept: str | None, gzipped: bool) -> None:
+    from kafkascope.api.cached import JsonBytes
+
+    body = JsonBytes.of({"groups": ["g"] * 1000})
+    assert gzip.decompress(body.gzipped or b"") == body.body
+    assert (body.packed_for(accept) is not None) is gzipped
+    assert body.matches(body.etag) and body.matches(f'W/{body.etag}, "other"')
+    assert not body.matches('"other"') and not body.matches(None)

@@ -10,6 +10,7 @@ swapped. Concurrent requests at a swap wait for one build instead of each doing 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -42,7 +43,8 @@ class PerReport(Generic[T]):
         if entry is None or len(entry[0]) != len(reports):
             return False, None
         if all(a is b for a, b in zip(entry[0], reports, strict=True)):
-            self._entries.move_to_end(key)
+            with contextlib.suppress(KeyError):  # evicted meanwhile by a build: still valid
+                self._entries.move_to_end(key)
             return True, entry[1]
         return False, None
 
