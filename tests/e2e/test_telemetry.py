@@ -213,3 +213,7 @@ def test_java_client_with_jmx_and_telemetry_is_one_client(
     assert row["target"] == p.jmx  # read over JMX ...
     assert row["client_instance_id"] and row["software"].startswith("apache-kafka-java/")
     assert row["member_id"] and row["group"] == p.group
+    # kafkascope's own confluent-kafka clients push nothing: the sandbox's subscription
+    # (every metric, every client) would otherwise list them among the watched.
+    body = service.get("/api/v1/clusters/sandbox/clients")["clients"]
+    assert not [r for r in body if r["client_id"].startswith("kafkascope")], body

@@ -442,6 +442,9 @@ class KafkaAdmin:
         conf: dict[str, Any] = {
             "client.id": "kafkascope",
             "log_level": 2,
+            # No KIP-714 pushes of our own: librdkafka >= 2.5 pushes by default, and
+            # kafkascope's clients would be listed among the ones it watches.
+            "enable.metrics.push": False,
             "socket.timeout.ms": min(max(ms, 10), 300_000),
             "socket.connection.setup.timeout.ms": max(ms, 1000),
             **self._properties,

@@ -145,7 +145,13 @@ class KafkaWire:
         from confluent_kafka.admin import AdminClient
 
         props = {k: v for k, v in self.properties.items() if not k.startswith("_")}
-        admin = AdminClient({**props, "bootstrap.servers": ",".join(self.bootstrap)})
+        admin = AdminClient(
+            {
+                "enable.metrics.push": False,  # kafkascope's own clients push nothing
+                **props,
+                "bootstrap.servers": ",".join(self.bootstrap),
+            }
+        )
         try:
             md = admin.list_topics(timeout=self.timeout)
         except KafkaException as e:  # the cluster did not answer
