@@ -578,6 +578,9 @@ def test_cli_domains_query_collect(sandbox: SandboxState) -> None:
     names = {s["name"] for s in out["samples"]}
     assert {"kafka_broker_under_replicated_partitions", "kafka_log_size_bytes"} <= names
     assert "jvm_heap_used_bytes" not in names  # only the sets asked for
+    # as on /metrics: a name in seconds is in seconds (JMX's TotalTimeMs converted)
+    timed = [s for s in out["samples"] if s["name"] == "kafka_broker_request_time_seconds"]
+    assert timed and all(s["unit"] == "seconds" for s in timed)
 
     res = cli("collect", consumer.jmx)
     assert res.returncode == 0, res.stderr

@@ -18,7 +18,7 @@ import typer
 from kafkascope.cli.options import JsonOpt
 from kafkascope.errors import ConfigError
 from kafkascope.model import Sample
-from kafkascope.sources.jmx.catalog import default_catalog
+from kafkascope.sources.jmx.catalog import default_catalog, in_base_units
 from kafkascope.sources.jmx.collector import TargetReader
 from kafkascope.sources.jmx.connection import JmxConnection, JmxEndpoint
 
@@ -129,6 +129,8 @@ def query(
 
 
 def _sample_line(s: Sample) -> str:
+    """One sample as on /metrics: in the base unit its name states (seconds, not ms)."""
+    s = in_base_units(s)
     labels = ",".join(f'{k}="{v}"' for k, v in s.labels)
     return (
         f"{s.name}{{{labels}}} {s.value:g} {s.unit}" if labels else f"{s.name} {s.value:g} {s.unit}"
@@ -136,6 +138,7 @@ def _sample_line(s: Sample) -> str:
 
 
 def _sample_json(s: Sample) -> dict[str, Any]:
+    s = in_base_units(s)
     return {
         "name": s.name,
         "value": s.value,
