@@ -206,9 +206,7 @@ def clients(
         return
     failing = parse_fail_on(fail_on, VERDICTS)
     answer = None
-    if bootstrap is not None and url is None:
-        typer.echo("kafkascope: --bootstrap: sampling the cluster directly", err=True)
-    else:
+    if bootstrap is None or url is not None:  # --bootstrap alone: no service to ask
         answer = ask_first(config, url, token, token_file, cluster, "clients", "/clients")
     report: dict[str, Any]
     if answer is not None and answer.status == 200:

@@ -48,9 +48,7 @@ def _read(
 ) -> dict[str, Any]:
     """The service's answer for ``path`` (brokers or topics), else a direct read in the
     same shape (the API's)."""
-    if bootstrap is not None and url is None:
-        typer.echo("kafkascope: --bootstrap: reading the cluster directly", err=True)
-    else:
+    if bootstrap is None or url is not None:  # --bootstrap alone: no service to ask
         answer = ask_first(config, url, token, token_file, cluster, "brokers", path)
         if answer is not None and answer.status == 200:
             return dict(answer.body)

@@ -486,8 +486,7 @@ def _ask(
     """The running service's answer for ``path`` (see :func:`~kafkascope.cli.service.
     ask_first`), or None: then the command samples the cluster itself, and says so."""
     if bootstrap is not None and url is None:
-        typer.echo("kafkascope: --bootstrap: sampling the cluster directly", err=True)
-        return None
+        return None  # no service to ask: --bootstrap names the cluster itself
     return ask_first(config, url, token, token_file, cluster, "lag", path)
 
 
