@@ -6,9 +6,10 @@ meters exist), then times, in the same run and alternating (the order rotates ev
 round), the collection of the broker catalog — sets ``broker,controller,jvm`` ("base"), and
 the same plus ``partition`` ("full") — by:
 
-- ``kafkascope``: :class:`TargetReader` as the service runs it, in its own Python process
-  (JPype JVM inside), timing each ``read()`` itself; ``kafkascope_p2`` is the same reader
-  with ``parallel=2`` (two batches in flight);
+- ``kafkascope``: :class:`TargetReader` as the service runs it (its default read shape,
+  adapted to the plan's size: ``read_shape``), in its own Python process (JPype JVM
+  inside), timing each ``read()`` itself; ``kafkascope_p1`` is the same reader pinned to
+  ``parallel=1`` (one batch of ``BATCH`` in flight: the default before), for comparison;
 - ``java``: ``java/JmxScrape.java``, a plain ``JMXConnector`` client reading the same
   MBeans with the same attributes, one ``getAttributes`` per MBean; ``java_single`` is the
   same client reading one-attribute MBeans with ``getAttribute`` as kafkascope does. It is
@@ -46,15 +47,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BASE = ("broker", "controller", "jvm")
-DEFAULT_PARALLEL = 1  # TargetReader's default
+DEFAULT_PARALLEL = "auto"  # TargetReader's default: adapted to the plan (read_shape)
 MODES = {"base": BASE, "full": (*BASE, "partition")}
-SOURCES = ("kafkascope", "kafkascope_p2", "java", "java_single", "exporter")
+SOURCES = ("kafkascope", "kafkascope_p1", "java", "java_single", "exporter")
 # (numerator, denominator) of the reported ratios.
 RATIOS = (
     ("kafkascope", "java"),
     ("kafkascope", "java_single"),
-    ("kafkascope_p2", "java"),
-    ("kafkascope_p2", "java_single"),
+    ("kafkascope_p1", "java"),
+    ("kafkascope_p1", "java_single"),
     ("exporter", "kafkascope"),
     ("exporter", "java"),
 )
@@ -100,7 +101,7 @@ def worker(jmx: str) -> int:
     JmxScrape.java."""
     from kafkascope.sources.jmx.batching import BatchingJmxConnection
     from kafkascope.sources.jmx.connection import JmxEndpoint
-    from kafkascope.sources.jmx.reader import TargetReader
+    from kafkascope.sources.jmx.reader import AUTO_PARALLEL, TargetReader
 
     endpoint = JmxEndpoint.parse(jmx)
     # The connection TargetReader makes by default, shared by the two readers.
@@ -117,7 +118,11 @@ def worker(jmx: str) -> int:
             break
         kind, mode, parallel = words
         reader = readers[mode]
-        reader.parallel = conn.max_in_flight = int(parallel)  # the connection allows as many
+        # The connection allows as many calls in flight as the reader sends.
+        if parallel == "auto":
+            reader.parallel, conn.max_in_flight = None, AUTO_PARALLEL
+        else:
+            reader.parallel = conn.max_in_flight = int(parallel)
         if kind == "cold":
             reader.invalidate()
         cpu0 = time.process_time()  # every thread of the process, the JVM's included
@@ -265,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--parallel",
         type=int,
-        default=2,
-        help="batches in flight for the kafkascope_p2 variant (TargetReader.parallel)",
+        default=1,
+        help="batches in flight for the kafkascope_p1 variant (TargetReader.parallel)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
     parser.add_argument(
@@ -340,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def measure(source: str, kind: str, mode: str) -> dict[str, Any]:
             if source == "kafkascope":
                 return ks.ask(f"{kind} {mode} {DEFAULT_PARALLEL}")
-            if source == "kafkascope_p2":
+            if source == "kafkascope_p1":
                 return ks.ask(f"{kind} {mode} {args.parallel}")
             if source == "java":
                 return java.ask(f"{kind} {java_sets(mode)}")
@@ -430,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "beans_read": beans,
             },
             "rounds": {"warm": args.rounds, "cold": args.cold_rounds},
-            "kafkascope_parallel": {"kafkascope": DEFAULT_PARALLEL, "kafkascope_p2": args.parallel},
+            "kafkascope_parallel": {"kafkascope": DEFAULT_PARALLEL, "kafkascope_p1": args.parallel},
             **{
                 metric: {
                     kind: {
@@ -455,6 +460,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{a}/{b}": {
                         "median": round(med[a] / med[b], 2),
                         "best": round(best[a] / best[b], 2),
+                        # Same round, read one after the other: each round's ratio, so a
+                        # goal "in every round" is checked round by round.
+                        "rounds": [
+                            round(x / y, 2) for x, y in zip(by_source[a], by_source[b], strict=True)
+                        ],
                     }
                     for a, b in RATIOS
                 }

@@ -582,19 +582,19 @@ def test_batched_reads_give_what_one_by_one_reads_give(parallel: int | None) -> 
 
 
 def test_a_large_plan_is_read_in_larger_batches_two_at_a_time() -> None:
-    """By default the read shape follows the plan's size (``read_shape``): 6,000
-    per-partition MBeans go in batches of 6,000 // 64, not ``BATCH``, and map the same."""
+    """By default the read shape follows the plan's size (``read_shape``): 2,700 MBeans go
+    two batches at a time in batches of 2,700 // 64, not ``BATCH`` (the mapping is the
+    same whatever the shape: the test above)."""
     beans = fake_broker()
-    for t in range(10, 110):
+    for t in range(10, 80):
         for p in range(30):
             beans[f"kafka.log:type=Log,name=Size,topic=t{t},partition={p}"] = {"Value": p}
     endpoint = JmxEndpoint.parse("127.0.0.1:1")
     clock = FakeClock()
     batching = BatchingFakeJvm(beans)
-    auto = TargetReader(endpoint, sets=list(SETS), connection=batching, clock=clock)
-    one = TargetReader(endpoint, sets=list(SETS), connection=FakeJvm(beans), clock=clock)
+    auto = TargetReader(endpoint, sets=SETS, connection=batching, clock=clock, budget=300)
     read = auto.read()
-    assert keyed(read.samples) == keyed(one.read().samples)
+    assert read.beans_read > 2_048 and len(read.samples) >= read.beans_read
     parallel, size = read_shape(read.beans_read)
     assert (parallel, size) == (2, read.beans_read // 64) and size > BATCH
     assert max(batching.batches) == size

@@ -2,12 +2,15 @@
 
 What :class:`~kafkascope.sources.jmx.reader.TargetReader` needs from a connection
 (:class:`MBeanServer`), and the connection it uses by default
-(:class:`BatchingJmxConnection`), which reads ``BATCH`` MBeans per hand-off; readers wait
-for batches on ``BATCH_POOL`` (bench/jmx_scrape has the figures).
+(:class:`BatchingJmxConnection`), which reads a batch of MBeans per hand-off, in one call
+of the helper jar (``KafkascopeJmx.readMany``: one JPype crossing per batch, numbers back
+in primitive arrays); readers wait for batches on ``BATCH_POOL`` (bench/jmx_scrape has the
+figures).
 """
 
 from __future__ import annotations
 
+import array
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -58,6 +61,9 @@ class _Java(NamedTuple):
 
     object_name: Any
     string_array: Any
+    object_name_array: Any
+    string_matrix: Any
+    object_array: Any
     not_found: Any
     attribute_failed: tuple[Any, Any]
 
@@ -68,6 +74,9 @@ def _java() -> _Java:
     return _Java(
         jpype.JClass("javax.management.ObjectName"),
         jpype.JArray(jpype.JString),
+        jpype.JArray(jpype.JClass("javax.management.ObjectName")),
+        jpype.JArray(jpype.JString, 2),
+        jpype.JArray(jpype.JObject),
         jpype.JClass("javax.management.InstanceNotFoundException"),
         # Everything else getAttribute throws about the MBean or its attribute (not the
         # link, which is an IOException): the attribute is simply not read.
@@ -157,6 +166,10 @@ class BatchingJmxConnection(JmxConnection):
     def _read_many(
         self, mbsc: Any, reads: Sequence[tuple[str, Sequence[str]]]
     ) -> list[dict[str, Value] | None]:
+        helper = _batch_helper()
+        if helper is not None:
+            return self._call(lambda: self._read_many_in_java(helper, mbsc, reads))
+
         def do() -> list[dict[str, Value] | None]:
             j = self._j()
             get_attribute, get_attributes = mbsc.getAttribute, mbsc.getAttributes
@@ -190,6 +203,70 @@ class BatchingJmxConnection(JmxConnection):
             return out
 
         return self._call(do)
+
+    def _read_many_in_java(
+        self, helper: Any, mbsc: Any, reads: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[dict[str, Value] | None]:
+        """The batch read by the helper jar's ``readMany``: one JPype crossing for the
+        batch, numbers handed back in primitive arrays (copied in bulk), so only values that
+        are not plain numbers (and multi-attribute MBeans) cross one by one."""
+        import jpype
+
+        j = self._j()
+        n = len(reads)
+        names = j.object_name_array(n)
+        attributes = j.string_matrix(n)
+        jnames, jattrs_cache = self._jnames, self._jattrs
+        for i, (name, attrs) in enumerate(reads):
+            jname = jnames.get(name)
+            if jname is None:
+                jname = jnames[name] = j.object_name(name)
+            names[i] = jname
+            key = tuple(attrs)
+            jattrs = jattrs_cache.get(key)
+            if jattrs is None:
+                jattrs = jattrs_cache[key] = j.string_array(list(key))
+            attributes[i] = jattrs
+        status = jpype.JArray(jpype.JByte)(n)
+        doubles = jpype.JArray(jpype.JDouble)(n)
+        longs = jpype.JArray(jpype.JLong)(n)
+        objects = j.object_array(n)
+        helper.readMany(mbsc, names, attributes, status, doubles, longs, objects)
+        codes = memoryview(status).tobytes()
+        numbers = array.array("d", memoryview(doubles).tobytes()).tolist()
+        wholes = array.array("q", memoryview(longs).tobytes()).tolist()
+        out: list[dict[str, Value] | None] = []
+        for i, (_, attrs) in enumerate(reads):
+            code = codes[i]
+            if code == _NUMBER:
+                out.append({attrs[0]: numbers[i]})
+            elif code == _WHOLE:
+                out.append({attrs[0]: wholes[i]})
+            elif code == _OTHER:
+                out.append({attrs[0]: _to_python(objects[i])})
+            elif code == _LIST:
+                out.append({str(a.getName()): _to_python(a.getValue()) for a in objects[i]})
+            elif code == _VANISHED:
+                out.append(None)
+            else:
+                out.append({})
+        return out
+
+
+# The status codes of the helper's readMany (KafkascopeJmx.NUMBER...).
+_NUMBER, _WHOLE, _OTHER, _LIST, _VANISHED = 0, 1, 2, 3, 4
+_HELPER: list[Any] = []
+
+
+def _batch_helper() -> Any:
+    """The helper class when its jar has ``readMany`` (it always has once built from this
+    source; None keeps the per-MBean loop working with an older jar)."""
+    if not _HELPER:
+        from kafkascope.sources.jmx.jvm import helper
+
+        cls = helper()
+        _HELPER.append(cls if hasattr(cls, "readMany") else None)
+    return _HELPER[0]
 
 
 # MBeans per batch: one hand-off each, and small enough that a batch answers well within

@@ -4,8 +4,9 @@
 MBeans (broker, controller, consumer, producer, streams, connect, plain JVM), lists the
 MBeans of the matching catalog sets once and caches the list (re-listed after
 ``names_ttl``, after a reconnect, and when an MBean has vanished), then reads each MBean
-once — ``getAttribute`` for one attribute, else one ``getAttributes`` — in batches of
-``BATCH`` MBeans per worker hand-off (:mod:`kafkascope.sources.jmx.batching`). Never
+once — ``getAttribute`` for one attribute, else one ``getAttributes`` — in batches per
+worker hand-off, each read by the helper jar in one call (:mod:`kafkascope.sources.jmx.batching`),
+shaped by the plan's size (:func:`read_shape`). Never
 ``*:*``: only the catalog's patterns are queried. Clients are found with ``client-id=*``
 on every cycle (one cheap query per client set), so a new or closed client changes the
 plan at once.
@@ -181,15 +182,41 @@ class SourceReader(Protocol):
     def close(self) -> None: ...
 
 
+#: Batches in flight that :func:`read_shape` chooses for a large plan (the connection a
+#: reader makes allows as many).
+AUTO_PARALLEL = 2
+#: The largest batch :func:`read_shape` makes (a batch must answer within the call timeout:
+#: a healthy broker answers one MBean in ~0.1 ms, so 256 take ~25 ms).
+MAX_BATCH = 256
+#: Plans up to this many MBeans are read one batch at a time.
+SMALL_PLAN = 4 * BATCH
+
+
+def read_shape(beans: int) -> tuple[int, int]:
+    """(batches in flight, MBeans per batch) for reading a plan of ``beans`` MBeans.
+
+    Measured on the 2,000-partition broker of ``bench/jmx_scrape`` (README there): a small
+    plan (a client, a broker's 111 base MBeans) gains nothing from a second call in flight
+    and is read in ``BATCH``-sized batches, one at a time; a large one (12,000 MBeans with
+    the ``partition`` set) is read two batches at a time, in batches of about 1/64 of the
+    plan (at most ``MAX_BATCH``), so the per-batch hand-offs stay few and the RMI round
+    trips of one batch overlap the next one's and the mapping of the last."""
+    if beans <= SMALL_PLAN:
+        return 1, BATCH
+    return AUTO_PARALLEL, max(BATCH, min(MAX_BATCH, beans // 64))
+
+
 class TargetReader:
     """Reads one JVM through the catalog. Not thread-safe: one collection at a time.
 
     ``sets`` pins the catalog sets to read; by default they are the detected sets minus the
     opt-in ones, plus the opt-in sets named in ``opt_in`` (e.g. ``("partition",)``).
     ``parallel``: batches of one target in flight at once (with a batching connection).
-    1, the default, keeps one JMX call in flight per target as before, and still maps a
-    batch while the next one is read; more reads a large target over parallel RMI
-    sockets, which pays off only with CPU to spare on both ends."""
+    None, the default, adapts it and the batch size to the plan's size
+    (:func:`read_shape`): a small plan is one call at a time, a large one (a broker with
+    thousands of partitions) two batches in flight of up to ``MAX_BATCH`` MBeans. A number
+    pins it (batches of ``BATCH`` then); 1 keeps one JMX call in flight per target, and
+    still maps a batch while the next one is read."""
 
     def __init__(
         self,
@@ -203,7 +230,7 @@ class TargetReader:
         names_ttl: float = 300.0,
         clock: Clock | None = None,
         connection: MBeanServer | None = None,
-        parallel: int = 1,
+        parallel: int | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.catalog = catalog or default_catalog()
@@ -216,9 +243,9 @@ class TargetReader:
         self.budget = budget if budget is not None else 3 * timeout
         self.names_ttl = names_ttl
         self.clock = clock or SystemClock()
-        self.parallel = max(1, parallel)
+        self.parallel = None if parallel is None else max(1, parallel)
         self._conn: MBeanServer = connection or BatchingJmxConnection(
-            endpoint, timeout=timeout, max_in_flight=self.parallel
+            endpoint, timeout=timeout, max_in_flight=self.parallel or AUTO_PARALLEL
         )
         self._identity: Identity | None = None
         self._plan: list[_Bean] = []
@@ -282,7 +309,11 @@ class TargetReader:
         A finished batch is mapped to samples (in plan order) after the next one has been
         sent, so the mapping overlaps the round trips."""
         plan = self._plan
-        batches = [plan[i : i + BATCH] for i in range(0, len(plan), BATCH)]
+        if self.parallel is None:
+            parallel, size = read_shape(len(plan))
+        else:
+            parallel, size = self.parallel, BATCH
+        batches = [plan[i : i + size] for i in range(0, len(plan), size)]
         pending: list[cf.Future[list[dict[str, Value] | None]]] = []
         samples: list[Sample] = []
         target = self.target
@@ -290,7 +321,7 @@ class TargetReader:
 
         def send() -> None:
             nonlocal sent
-            while sent < len(batches) and len(pending) < self.parallel:
+            while sent < len(batches) and len(pending) < parallel:
                 reads = [(b.name, b.attributes) for b in batches[sent]]
                 pending.append(
                     BATCH_POOL.submit(functools.partial(conn.get_attributes_many, reads))

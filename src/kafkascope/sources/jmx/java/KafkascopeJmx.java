@@ -26,6 +26,12 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.management.AttributeList;
+import javax.management.InstanceNotFoundException;
+import javax.management.JMException;
+import javax.management.JMRuntimeException;
+import javax.management.MBeanServerConnection;
+import javax.management.ObjectName;
 import javax.management.remote.JMXConnector;
 import javax.management.remote.rmi.RMIConnector;
 import javax.management.remote.rmi.RMIServer;
@@ -405,6 +411,53 @@ public final class KafkascopeJmx {
                 CURRENT.remove();
             } else {
                 CURRENT.set(previous);
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------- batch reads
+
+    /** What {@link #readMany} found for one MBean. */
+    public static final byte NUMBER = 0, WHOLE = 1, OTHER = 2, LIST = 3, VANISHED = 4, FAILED = 5;
+
+    /**
+     * Reads a batch of MBeans in one call from Python, so the batch crosses JPype once, not
+     * once per MBean (measured in bench/jmx_scrape: that crossing was most of the reader's
+     * CPU). {@code attributes[i]} of length 1 is read with getAttribute, else getAttributes.
+     * The answer fills the caller's arrays: {@code status[i]} says where MBean i's answer
+     * is: NUMBER in {@code doubles[i]}, WHOLE (an integral number) in {@code longs[i]},
+     * OTHER (any other value, one attribute) or LIST (an AttributeList) in
+     * {@code objects[i]}; VANISHED: the MBean is gone; FAILED: its one attribute could not
+     * be read. A link failure (IOException) ends the batch.
+     */
+    public static void readMany(MBeanServerConnection mbsc, ObjectName[] names,
+            String[][] attributes, byte[] status, double[] doubles, long[] longs,
+            Object[] objects) throws IOException {
+        for (int i = 0; i < names.length; i++) {
+            String[] attrs = attributes[i];
+            try {
+                if (attrs.length == 1) {
+                    Object v = mbsc.getAttribute(names[i], attrs[0]);
+                    if (v instanceof Double || v instanceof Float) {
+                        status[i] = NUMBER;
+                        doubles[i] = ((Number) v).doubleValue();
+                    } else if (v instanceof Long || v instanceof Integer || v instanceof Short
+                            || v instanceof Byte) {
+                        status[i] = WHOLE;
+                        longs[i] = ((Number) v).longValue();
+                    } else {
+                        status[i] = OTHER;
+                        objects[i] = v;
+                    }
+                } else {
+                    AttributeList list = mbsc.getAttributes(names[i], attrs);
+                    status[i] = LIST;
+                    objects[i] = list;
+                }
+            } catch (InstanceNotFoundException e) {
+                status[i] = VANISHED;
+            } catch (JMException | JMRuntimeException e) {
+                status[i] = FAILED;
             }
         }
     }
