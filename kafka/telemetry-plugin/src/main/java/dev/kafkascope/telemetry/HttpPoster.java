@@ -20,7 +20,7 @@ import javax.net.ssl.SSLSocketFactory;
 /**
  * One kept-alive HTTP/1.1 connection that POSTs a body and reads the status. Not
  * java.net.http: on a broker, its HttpClient cost about 0.9 ms of CPU per request (measured
- * with bench/telemetry/plugin_cpu.py), some 30 times this, which at 1,000 clients pushing
+ * with bench/telemetry/plugin_cpu.py), some 20 times this, which at 1,000 clients pushing
  * every 10 s alone would exceed the plugin's CPU budget. Used by one sender thread at a time.
  */
 final class HttpPoster implements AutoCloseable {
