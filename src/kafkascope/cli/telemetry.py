@@ -35,7 +35,7 @@ PLUGIN_CLASSES = (
 #: How long the update may take to reach the broker it is read back from.
 READ_BACK = 10.0
 
-ClusterOpt = Annotated[
+WhichClusterOpt = Annotated[
     str | None,
     typer.Option("--cluster", help="The cluster's name, when the file defines several."),
 ]
@@ -76,7 +76,7 @@ def subscribe(
         str | None,
         typer.Option("--interval", help="Push interval, e.g. 10s (default: the config's)."),
     ] = None,
-    cluster: ClusterOpt = None,
+    cluster: WhichClusterOpt = None,
 ) -> None:
     """Create or update the CLIENT_METRICS subscription ([clusters.telemetry])."""
     cfg = _cluster(config, cluster)
@@ -103,7 +103,7 @@ def subscribe(
 
 @app.command()
 def status(
-    config: RequiredConfigOpt, cluster: ClusterOpt = None, json_out: JsonOpt = False
+    config: RequiredConfigOpt, cluster: WhichClusterOpt = None, json_out: JsonOpt = False
 ) -> None:
     """The subscription as the brokers have it, and which brokers load the plugin."""
     cfg = _cluster(config, cluster)

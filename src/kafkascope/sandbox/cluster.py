@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kafkascope.errors import SandboxError
-from kafkascope.sandbox import jars, jmx_tls, probe, procs, telemetry
+from kafkascope.sandbox import jars, jmx_tls, probe, procs, pyclient, telemetry
 from kafkascope.sandbox.jvm import java_argv
 from kafkascope.sandbox.state import Proc, SandboxState, load, locked, save, state_path
 from kafkascope.sandbox.workload import (
@@ -29,7 +29,6 @@ from kafkascope.sandbox.workload import (
     client_properties,
     consumer_args,
     producer_args,
-    python_args,
 )
 
 READY_TIMEOUT = 180.0
@@ -334,39 +333,9 @@ def _client_name(state: SandboxState, spec: ClientSpec) -> str:
     return f"{base}-{k}"
 
 
-def _spawn_python_client(state: SandboxState, spec: ClientSpec) -> Proc:
-    """A confluent-kafka client (``sandbox/pyclient.py``) run by this interpreter: no JVM,
-    no JMX port; kafkascope sees it through its group and its telemetry pushes."""
-    directory = Path(state.dir)
-    name = _client_name(state, spec)
-    log = directory / "clients" / f"{name}.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "kafkascope.sandbox.pyclient",
-        f"--marker={state.marker}",  # it starts with '-': one argument with its option
-        *python_args(state.bootstrap, spec),
-    ]
-    pid = procs.spawn(argv, log)
-    proc = Proc(
-        name=name,
-        role=spec.role,
-        pid=pid,
-        jmx="",
-        argv=argv,
-        log=str(log),
-        client_id=spec.client_id,
-        group=spec.group,
-        topic=spec.topic,
-        impl="python",
-    )
-    state.processes.append(proc)
-    return proc
-
-
 def _spawn_client(state: SandboxState, java: str, cp: str, spec: ClientSpec) -> Proc:
     if spec.impl == "python":
-        return _spawn_python_client(state, spec)
+        return pyclient.spawn(state, spec, _client_name(state, spec))
     directory = Path(state.dir)
     name = _client_name(state, spec)
     jmx_port, rmi_port = procs.free_ports(2)
@@ -459,23 +428,8 @@ def client_start(directory: Path, spec: ClientSpec, wait: bool = True) -> Proc:
     if wait and proc.impl == "java":
         _wait_jvm_port(state, proc, time.monotonic() + 60)
     elif wait:
-        _wait_python_client(proc, time.monotonic() + 30)
+        pyclient.wait_started(proc, time.monotonic() + 30)
     return proc
-
-
-def _wait_python_client(p: Proc, deadline: float) -> None:
-    """Until the Python client says it runs (its first line), or fail with its log."""
-    log = Path(p.log)
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        if " reading " in text or " writing " in text:
-            return
-        if not procs.is_alive(p.pid):
-            raise SandboxError(
-                f"{p.name} (pid {p.pid}) exited during start-up; log {p.log}:\n{text[-3000:]}"
-            )
-        time.sleep(0.1)
-    raise SandboxError(f"{p.name} did not start in time; see {p.log}")
 
 
 def client_signal(directory: Path, name: str, signal_name: str) -> Proc:

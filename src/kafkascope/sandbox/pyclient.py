@@ -7,6 +7,7 @@ group membership and its KIP-714 pushes (librdkafka pushes by default,
 ``sandbox client start --impl python`` (the sandbox's marker on its command line, as on the
 JVMs', so the sandbox only ever signals its own). SIGTERM closes it cleanly (a consumer
 leaves its group, and the last push says it is terminating); SIGKILL is a crash.
+:func:`spawn` and :func:`wait_started` are the sandbox's side: how it starts one.
 """
 
 from __future__ import annotations
@@ -16,9 +17,59 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
+
+from kafkascope.errors import SandboxError
+from kafkascope.sandbox import procs
+from kafkascope.sandbox.state import Proc, SandboxState
+from kafkascope.sandbox.workload import ClientSpec, python_args
+
+
+def spawn(state: SandboxState, spec: ClientSpec, name: str) -> Proc:
+    """A confluent-kafka client (``sandbox/pyclient.py``) run by this interpreter: no JVM,
+    no JMX port; kafkascope sees it through its group and its telemetry pushes."""
+    directory = Path(state.dir)
+    log = directory / "clients" / f"{name}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "kafkascope.sandbox.pyclient",
+        f"--marker={state.marker}",  # it starts with '-': one argument with its option
+        *python_args(state.bootstrap, spec),
+    ]
+    pid = procs.spawn(argv, log)
+    proc = Proc(
+        name=name,
+        role=spec.role,
+        pid=pid,
+        jmx="",
+        argv=argv,
+        log=str(log),
+        client_id=spec.client_id,
+        group=spec.group,
+        topic=spec.topic,
+        impl="python",
+    )
+    state.processes.append(proc)
+    return proc
+
+
+def wait_started(p: Proc, deadline: float) -> None:
+    """Until the Python client says it runs (its first line), or fail with its log."""
+    log = Path(p.log)
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if " reading " in text or " writing " in text:
+            return
+        if not procs.is_alive(p.pid):
+            raise SandboxError(
+                f"{p.name} (pid {p.pid}) exited during start-up; log {p.log}:\n{text[-3000:]}"
+            )
+        time.sleep(0.1)
+    raise SandboxError(f"{p.name} did not start in time; see {p.log}")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
