@@ -427,8 +427,9 @@ public final class KafkascopeJmx {
      * The answer fills the caller's arrays: {@code status[i]} says where MBean i's answer
      * is: NUMBER in {@code doubles[i]}, WHOLE (an integral number) in {@code longs[i]},
      * OTHER (any other value, one attribute) or LIST (an AttributeList) in
-     * {@code objects[i]}; VANISHED: the MBean is gone; FAILED: its one attribute could not
-     * be read. A link failure (IOException) ends the batch.
+     * {@code objects[i]}; VANISHED: the MBean is gone; FAILED: any other JMX error about
+     * the MBean or its attributes (nothing is read of it). A link failure (IOException)
+     * ends the batch.
      */
     public static void readMany(MBeanServerConnection mbsc, ObjectName[] names,
             String[][] attributes, byte[] status, double[] doubles, long[] longs,
