@@ -15,6 +15,7 @@ dashboards, shipped"), checked without a running Prometheus:
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -26,6 +27,8 @@ import yaml
 from kafkascope.alerts.pack import BUILTIN_RULES, RuleSpec
 from kafkascope.model import Severity
 from tests.prom import (
+    CHECKOUT,
+    DASHBOARDS,
     RULES,
     RULES_TEST,
     alerting_rules,
@@ -213,3 +216,27 @@ def test_dashboards_are_grafana_json_with_cluster_and_group(dash: dict[str, Any]
             uses_group |= 'group=~"$group"' in t["expr"]
             substitute(t["expr"], {"cluster": "c", "group": "g"})  # no unknown variable
     assert uses_group == (dash["uid"] in PER_GROUP), "the group variable filters nothing"
+
+
+#: The panel types the schema check knows (tests/grafana_schema/main.go registers their
+#: options' schemas; a panel of another type would pass it unchecked).
+PANEL_TYPES = {"bargauge", "stat", "state-timeline", "table", "timeseries"}
+
+
+def test_dashboards_pass_grafanas_schema() -> None:
+    """Grafana's Foundation SDK decodes every dashboard strictly: an unknown or missing
+    field, a wrong type, or panel options that are not their panel type's fail."""
+    assert {p["type"] for d in dashboards() for p in panels(d)} <= PANEL_TYPES
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("go is missing: Go 1.21+ comes with this machine kind (/usr/local/go/bin)")
+    res = subprocess.run(
+        [go, "run", ".", *map(str, DASHBOARDS)],
+        cwd=CHECKOUT / "tests" / "grafana_schema",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count(": ok, ") == len(DASHBOARDS), res.stdout
