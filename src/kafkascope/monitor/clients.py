@@ -827,12 +827,10 @@ class ClientMonitor:
                 continue
             if r.target.startswith(TARGET_PREFIX):
                 restored = self._restored_pusher(r)
-                if isinstance(restored, ClientObservation):
+                if restored is not None:
                     out[r.key] = restored
                     mem = self._clients.setdefault(r.key, _ClientMemory())
                     mem.group = mem.group or r.group
-                elif restored is not None:
-                    rows.append(restored)
                 continue
             f = fresh.get(r.target)
             if f is None or f.last_attempt is None:
@@ -902,18 +900,22 @@ class ClientMonitor:
             )
         return out
 
-    def _restored_pusher(self, r: ClientRecord) -> ClientObservation | ClientVerdictRow | None:
-        """A telemetry client the store knows that has not pushed since kafkascope started:
-        its stored verdict until it has had two intervals to push, then judged from its
-        last push (DEAD, or still departed). Long departed ones are not listed again."""
+    def _restored_pusher(self, r: ClientRecord) -> ClientObservation | None:
+        """A telemetry client the store knows that has not pushed since kafkascope started,
+        judged from its last push (joined to its member like any other): one stored DEAD
+        stays DEAD (the same alert subject across a restart), a departed one stays
+        departed (not listed once an hour old). One stored alive is left out until it has
+        had two intervals to push (meanwhile its member reads membership-only); then,
+        without a push, it is DEAD."""
         interval = self.telemetry.interval if self.telemetry is not None else 10.0
         now = self.clock.now()
         last = r.last_seen if r.last_seen is not None else r.updated_at
         departed = r.liveness == Liveness.DEPARTED.value
+        dead = r.liveness in (Liveness.DEAD.value, Liveness.RETIRED.value)
         if departed and now - last > 3600.0:
             return None
-        if not departed and now - self._started_at <= 2 * interval:
-            return _restored_row(r, f"{r.reason}{NOT_READ}")
+        if not (departed or dead) and now - self._started_at <= 2 * interval:
+            return None
         return ClientObservation(
             target=r.target,
             client_id=r.client_id,

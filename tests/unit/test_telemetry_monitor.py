@@ -1,0 +1,173 @@
+"""The client monitor with pushes for its only source: a real ClientMonitor, a real inbox
+fed real OTLP bytes, a real SQLite store, no JMX target (the collector has nothing to
+read), and the group coordinator's answers as recorded values (the one fake: what a broker
+would say). Each case says why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+
+from kafkascope.clock import FakeClock
+from kafkascope.model import Liveness, TopicPartitionKey
+from kafkascope.monitor.clients import ClientMonitor
+from kafkascope.sources.discovery import Discovery
+from kafkascope.sources.jmx.collector import JmxCollector
+from kafkascope.sources.kafka.values import (
+    GroupDescription,
+    GroupListing,
+    GroupMember,
+    GroupState,
+    GroupType,
+    TopicInfo,
+)
+from kafkascope.sources.telemetry import TelemetryInbox
+from kafkascope.store.clients import ClientStore
+from kafkascope.store.db import Database
+
+GROUP = "g"
+INSTANCE = "5e1f0c3a-0000-4000-8000-000000000001"
+
+
+class Brokers:
+    """What the group coordinator says: one member, client py-1 on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.members = [GroupMember("m-1", "py-1", "127.0.0.1", (("t", 0),))]
+
+    def groups(self) -> list[GroupListing]:
+        return [GroupListing(GROUP, GroupState.STABLE, GroupType.CLASSIC, False, "consumer")]
+
+    def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]:
+        state = GroupState.STABLE if self.members else GroupState.EMPTY
+        d = GroupDescription(
+            GROUP, state, GroupType.CLASSIC, 1, "range", False, tuple(self.members)
+        )
+        return {GROUP: d}
+
+    def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TopicPartitionKey, int]]:
+        return {GROUP: {}}
+
+    def topics(
+        self, include_internal: bool = False, names: Iterable[str] | None = None
+    ) -> list[TopicInfo]:
+        return []
+
+    def log_offsets(
+        self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
+    ) -> dict[TopicPartitionKey, int]:
+        return {}
+
+
+def push(inbox: TelemetryInbox, *, terminating: bool = False) -> None:
+    req = ExportMetricsServiceRequest()
+    m = (
+        req.resource_metrics.add()
+        .scope_metrics.add()
+        .metrics.add(name="org.apache.kafka.consumer.coordinator.assigned.partitions")
+    )
+    m.gauge.data_points.add(as_int=0)
+    inbox.receive(
+        {
+            "X-Kafkascope-Client-Instance-Id": INSTANCE,
+            "X-Kafkascope-Client-Id": "py-1",
+            "X-Kafkascope-Software-Name": "confluent-kafka-python",
+            "X-Kafkascope-Software-Version": "2.16.1",
+            "X-Kafkascope-Source-Address": "127.0.0.1",
+            "X-Kafkascope-Terminating": "true" if terminating else "false",
+            "X-Kafkascope-Push-Interval-Ms": "2000",
+        },
+        req.SerializeToString(),
+    )
+
+
+def monitor(clock: FakeClock, db: Database, inbox: TelemetryInbox) -> ClientMonitor:
+    m = ClientMonitor(
+        "c",
+        JmxCollector(),
+        Discovery(),
+        Brokers(),
+        clock=clock,
+        store=ClientStore(db, "c"),
+        telemetry=inbox,
+    )
+    m.load()
+    return m
+
+
+def test_pushes_alone_make_a_joined_client_then_dead_across_a_restart(tmp_path: Path) -> None:
+    clock = FakeClock()
+    db = Database(tmp_path / "k.db")
+    inbox = TelemetryInbox("c", clock=clock.now)
+    m = monitor(clock, db, inbox)
+    push(inbox)
+    [row] = m.poll().clients
+    # One row: the member and the pushing client are one consumer (client id and host).
+    assert (row.liveness, row.source, row.member_id, row.group) == (
+        Liveness.ALIVE,
+        "telemetry",
+        "m-1",
+        GROUP,
+    )
+    assert row.client_instance_id == INSTANCE
+    assert row.software == "confluent-kafka-python/2.16.1"
+    # 3.9 s later (under two 2 s intervals): one push late is no verdict.
+    clock.advance(3.9)
+    assert m.poll().clients[0].liveness is Liveness.ALIVE
+    # Past two intervals: DEAD, still joined (the coordinator has not evicted it yet).
+    clock.advance(0.2)
+    [row] = m.poll().clients
+    assert (row.liveness, row.member_id) == (Liveness.DEAD, "m-1")
+    m.close()
+    # kafkascope restarts (a new inbox, nobody pushes): the stored DEAD client is judged
+    # from its last push, still DEAD and joined to its member (the same alert subject).
+    inbox2 = TelemetryInbox("c", interval=2.0, clock=clock.now)
+    m2 = monitor(clock, db, inbox2)
+    [row] = m2.poll().clients
+    assert (row.liveness, row.identity, row.member_id) == (Liveness.DEAD, "restored", "m-1")
+    assert "no telemetry push" in row.reason
+    m2.close()
+    db.close()
+
+
+def test_a_terminating_push_is_a_departure(tmp_path: Path) -> None:
+    clock = FakeClock()
+    db = Database(tmp_path / "k.db")
+    inbox = TelemetryInbox("c", clock=clock.now)
+    m = monitor(clock, db, inbox)
+    push(inbox)
+    m.poll()
+    push(inbox, terminating=True)
+    assert isinstance(m.admin, Brokers)
+    m.admin.members = []  # close() left the group
+    clock.advance(60)  # long past two intervals: a departure is not a death
+    [row] = m.poll().clients
+    assert row.liveness is Liveness.DEPARTED and "closed cleanly" in row.reason
+    assert not row.failing
+    m.close()
+    db.close()
+
+
+def test_an_alive_client_gets_two_intervals_to_push_after_a_restart(tmp_path: Path) -> None:
+    """Stored ALIVE, then kafkascope restarts: no verdict of DEAD before the client had two
+    intervals to push (its member reads membership-only meanwhile); a push makes it ALIVE
+    again, none makes it DEAD."""
+    clock = FakeClock()
+    db = Database(tmp_path / "k.db")
+    inbox = TelemetryInbox("c", clock=clock.now)
+    m = monitor(clock, db, inbox)
+    push(inbox)
+    assert m.poll().clients[0].liveness is Liveness.ALIVE
+    m.close()
+    m2 = monitor(clock, db, TelemetryInbox("c", interval=2.0, clock=clock.now))
+    [row] = m2.poll().clients
+    assert (row.liveness, row.source) == (Liveness.UNKNOWN, "membership")
+    clock.advance(4.5)
+    [row] = m2.poll().clients
+    assert (row.liveness, row.source, row.member_id) == (Liveness.DEAD, "telemetry", "m-1")
+    m2.close()
+    db.close()
