@@ -25,6 +25,9 @@ FOREIGN = re.compile(
 BASE_UNIT = re.compile(r"_(seconds|bytes|ratio)(_|$)")
 #: Labels that name a status or a verdict: only on a series set whose identity never moves.
 STATUS_LABELS = {"status", "state", "liveness", "verdict", "health"}
+#: Labels Prometheus sets on every scraped series: one exported under the same name is
+#: renamed exported_<name> on scrape, and queries by it silently miss.
+TARGET_LABELS = {"job", "instance"}
 #: Families of a broker or controller node.
 BROKER_PREFIXES = ("kafka_broker_", "kafka_controller_", "kafka_raft_", "kafkascope_broker_")
 
@@ -98,6 +101,9 @@ def rule_problems(fams: list[Family], node_of: dict[str, str]) -> list[str]:
                 if want is not None and s.labels["broker"] != want:
                     problems.append(f"{s.name}{s.labels}: broker should be {want}")
                     break
+        clash = TARGET_LABELS & {k for s in samples for k in s.labels}
+        if clash:
+            problems.append(f"{name}: label {sorted(clash)} is Prometheus's own target label")
         if name == "kafkascope_alerts" and not all(s.labels.get("cluster") for s in samples):
             problems.append("kafkascope_alerts: every series has cluster")
         for s in samples:

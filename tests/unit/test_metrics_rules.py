@@ -55,6 +55,8 @@ def fam(name: str, kind: str, line: str, help_text: str = "what it measures") ->
             fam("x_st", "gauge", 'x_st{g="a",status="OK"} 1.0\nx_st{g="b",status="ERR"} 3.0'),
             "label 'status' changes",
         ),
+        # a label Prometheus sets itself (job, instance): scraped as exported_job
+        (fam("x_runs_total", "counter", 'x_runs_total{job="lag"} 3.0'), "target label"),
         # a broker's series without its node id
         (fam("x_leaders", "gauge", 'x_leaders{cluster="c",target="k1:9999"} 3.0'), "needs"),
         # or with the wrong one

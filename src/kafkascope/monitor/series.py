@@ -157,22 +157,22 @@ SERIES: tuple[SeriesSpec, ...] = (
 # and history is written by the jobs they measure) --------------------------------------
 
 JOB_RUNS = SeriesSpec(
-    "kafkascope_job_runs_total", "runs of the job since the service started", "runs", ("job",),
+    "kafkascope_job_runs_total", "runs of the job since the service started", "runs", ("job_name",),
     "counter",
 )  # fmt: skip
 JOB_FAILURES = SeriesSpec(
-    "kafkascope_job_failures_total", "runs of the job that raised an error", "runs", ("job",),
+    "kafkascope_job_failures_total", "runs of the job that raised an error", "runs", ("job_name",),
     "counter",
 )  # fmt: skip
 JOB_DURATION = SeriesSpec(
     "kafkascope_job_last_duration_seconds", "how long the job's last run took", "seconds",
-    ("job",),
+    ("job_name",),
 )  # fmt: skip
 JOB_LAST_SUCCESS = SeriesSpec(
     "kafkascope_job_last_success_timestamp_seconds",
     "when the job last ran without error (Unix time)",
     "seconds",
-    ("job",),
+    ("job_name",),
 )
 OUTBOX_PENDING = SeriesSpec(
     "kafkascope_outbox_pending_notifications",
@@ -267,12 +267,12 @@ def own_points(f: OwnFigures, ts: float) -> list[Point]:
     """The service's own figures as points of :data:`OWN_SERIES`."""
     out: list[Point] = []
     for j in f.jobs:
-        out.append(_point(JOB_RUNS, ts, float(j.runs), job=j.job))
-        out.append(_point(JOB_FAILURES, ts, float(j.failures), job=j.job))
+        out.append(_point(JOB_RUNS, ts, float(j.runs), job_name=j.job))
+        out.append(_point(JOB_FAILURES, ts, float(j.failures), job_name=j.job))
         if j.last_duration is not None:
-            out.append(_point(JOB_DURATION, ts, j.last_duration, job=j.job))
+            out.append(_point(JOB_DURATION, ts, j.last_duration, job_name=j.job))
         if j.last_success is not None:
-            out.append(_point(JOB_LAST_SUCCESS, ts, j.last_success, job=j.job))
+            out.append(_point(JOB_LAST_SUCCESS, ts, j.last_success, job_name=j.job))
     for o in f.outbox:
         out.append(_point(OUTBOX_PENDING, ts, float(o.pending), receiver=o.receiver))
         out.append(_point(OUTBOX_OLDEST_AGE, ts, o.oldest_age, receiver=o.receiver))
