@@ -93,6 +93,14 @@ CASES = [
     ),
     # The JVM answers but the consumer's MBeans are gone: the application closed the client.
     ("mbeans-vanished", consumer(present=False), Liveness.DEAD, "client MBeans gone"),
+    # No client MBeans and never seen: a JVM listed (file_sd) whose consumer is still being
+    # built has not gone anywhere, so not DEAD (that paged on every client start).
+    (
+        "mbeans-never-seen",
+        consumer(present=False, last_seen=None, first_seen=None),
+        Liveness.UNKNOWN,
+        "no client MBeans yet (never seen",
+    ),
     # Poll gap above the bound while JMX answers: processing is blocked (HUNG).
     (
         "no-poll",

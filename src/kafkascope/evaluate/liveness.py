@@ -208,9 +208,18 @@ def target_failure(obs: ClientObservation, th: Thresholds) -> Verdict | None:
 
 
 def mbeans_vanished(obs: ClientObservation) -> Verdict | None:
-    """The JVM answers but this client's MBeans are gone: the client was closed."""
+    """The JVM answers but this client's MBeans are gone: the client was closed. A client
+    never seen (a file_sd hint, a JVM whose client is still being built) has not gone
+    anywhere: that is UNKNOWN, not DEAD, or every client start would page someone."""
     if obs.present:
         return None
+    if obs.last_seen is None:
+        return _verdict(
+            obs,
+            Liveness.UNKNOWN,
+            f"JMX {obs.target} answers but shows no client MBeans yet (never seen: "
+            "starting, or not a Kafka client)",
+        )
     return _verdict(
         obs,
         Liveness.DEAD,
