@@ -152,6 +152,10 @@ def test_a_killed_consumers_alert_reaches_alertmanager_survives_a_silence_and_re
         if a["rule"] == "client_dead" and a["labels"].get("client_id") == client_id
     ]
     assert alert["generatorURL"].endswith(mine["id"])
+    # The link lands on the alert's own row of the console's alerts page.
+    page = httpx.get(alert["generatorURL"], timeout=10)
+    assert page.status_code == 200
+    assert f'id="alert-{mine["id"]}"' in page.text
     # Re-posted while it fires: Alertmanager records each post (updatedAt moves on), and
     # its endsAt stays ahead (4 resend intervals after the last post).
     first = alert["updatedAt"]
