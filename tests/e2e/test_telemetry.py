@@ -114,12 +114,12 @@ def rows(svc: ServiceProc, client_id: str) -> list[dict[str, Any]]:
     return [r for r in body["clients"] if r["client_id"] == client_id]
 
 
-def one(svc: ServiceProc, client_id: str, **want: Any) -> dict[str, Any] | None:
+def one(svc: ServiceProc, client_id: str, **want: Any) -> dict[str, Any]:
+    """The client's one row, once it has ``want`` (wait_until reports the last row seen)."""
     found = rows(svc, client_id)
     assert len(found) <= 1, found  # one client is one row
-    if found and all(found[0].get(k) == v for k, v in want.items()):
-        return found[0]
-    return None
+    assert found and all(found[0].get(k) == v for k, v in want.items()), found
+    return found[0]
 
 
 def kill_until_dead(svc: ServiceProc, sb: SandboxState, p: Proc, client_id: str) -> None:
@@ -150,7 +150,7 @@ def test_python_consumer_alive_joined_then_dead(
     )
     wait_until(lambda: one(service, client_id, group=p.group), 30, f"{client_id} in its group")
     row = wait_until(
-        lambda: (r := one(service, client_id)) and r["member_id"] and r,
+        lambda: (r := one(service, client_id))["member_id"] and r,
         30,
         f"{client_id} joined to its member",
     )
@@ -184,9 +184,7 @@ def test_clean_close_is_a_departure_without_alert(
     )
     cluster.client_signal(Path(plugin_sandbox.dir), p.name, "TERM")  # close()
     departed = wait_until(
-        lambda: (r := one(service, client_id)) and r["liveness"] == "DEPARTED" and r,
-        20,
-        f"{client_id} departed",
+        lambda: one(service, client_id, liveness="DEPARTED"), 20, f"{client_id} departed"
     )
     assert "closed cleanly" in departed["reason"]
     # Two push intervals later it is still a departure, and no client_dead alert names it.
