@@ -64,6 +64,24 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxState]:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def plugin_sandbox(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxState]:
+    """A sandbox whose brokers load the telemetry plugin: the session's (``sandbox up``
+    loads it), or, when a reused sandbox was started without it, one broker of its own."""
+    shared: SandboxState = request.getfixturevalue("sandbox")
+    if shared.telemetry_plugin:
+        yield shared
+        return
+    directory = tmp_path_factory.mktemp("telemetry-sandbox")
+    state = cluster.up(directory, brokers=1, workload=False, telemetry_interval_ms=1000)
+    try:
+        yield state
+    finally:
+        cluster.down(directory)
+
+
 ClientFactory = Callable[..., Proc]
 
 

@@ -37,22 +37,6 @@ SLACK = 2.0 + 2.0
 
 
 @pytest.fixture(scope="module")
-def plugin_sandbox(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxState]:
-    shared: SandboxState = request.getfixturevalue("sandbox")
-    if shared.telemetry_plugin:
-        yield shared
-        return
-    directory = tmp_path_factory.mktemp("telemetry-e2e-sandbox")
-    state = cluster.up(directory, brokers=1, workload=False)
-    try:
-        yield state
-    finally:
-        cluster.down(directory)
-
-
-@pytest.fixture(scope="module")
 def service(
     plugin_sandbox: SandboxState, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProc]:

@@ -76,22 +76,6 @@ def _receiver() -> Receiver:
     return rec
 
 
-@pytest.fixture(scope="module")
-def plugin_sandbox(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxState]:
-    shared: SandboxState = request.getfixturevalue("sandbox")
-    if shared.telemetry_plugin:
-        yield shared
-        return
-    directory = tmp_path_factory.mktemp("telemetry-sandbox")
-    state = cluster.up(directory, brokers=1, workload=False, telemetry_interval_ms=1000)
-    try:
-        yield state
-    finally:
-        cluster.down(directory)
-
-
 @pytest.fixture
 def receiver(plugin_sandbox: SandboxState) -> Iterator[Receiver]:
     """Points the sandbox's brokers at a fresh receiver; puts their endpoint back after."""
