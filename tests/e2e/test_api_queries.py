@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from kafkascope.api.app import AlertsBackend
+from kafkascope.api.backend import AlertsBackend
 from kafkascope.api.server import HttpServer
 from kafkascope.monitor.live import LiveState
 from kafkascope.sandbox.state import SandboxState

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kafkascope.api.app import AlertsBackend
+from kafkascope.api.backend import AlertsBackend
 from kafkascope.api.burrow import HOST
 from kafkascope.api.server import HttpServer
 from kafkascope.config import Config

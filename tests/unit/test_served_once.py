@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from kafkascope.api import views
-from kafkascope.api.app import AlertsBackend
+from kafkascope.api.backend import AlertsBackend
 from kafkascope.api.console import tables
 from kafkascope.api.console.tables import burrow_window
 from kafkascope.api.server import HttpServer

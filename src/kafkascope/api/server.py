@@ -15,7 +15,8 @@ from typing import Any
 
 import uvicorn
 
-from kafkascope.api.app import Backend, create_app
+from kafkascope.api.app import create_app
+from kafkascope.api.backend import Backend
 from kafkascope.api.guard import DEFAULT_MAX_BODY
 from kafkascope.api.telemetry import mount_telemetry
 from kafkascope.errors import KafkascopeError

@@ -28,7 +28,7 @@ from kafkascope.api.query import TooManyPoints, run_query
 from kafkascope.monitor.live import ClusterLive
 
 if TYPE_CHECKING:
-    from kafkascope.api.app import Backend
+    from kafkascope.api.backend import Backend
 
 POLL = 2.0  # seconds between live refreshes of a page, at most
 RANGES = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
@@ -395,7 +395,7 @@ def register(app: FastAPI, backend: Backend, sessions: Sessions, renderer: Rende
 
     @app.post("/silences")
     def silence(request: Request) -> Response:
-        from kafkascope.api.app import SilenceIn
+        from kafkascope.api.backend import SilenceIn
 
         form: dict[str, str] = request.state.form
         matchers: dict[str, str] = {}
