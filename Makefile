@@ -15,7 +15,7 @@ demo-down: setup
 	@$(BIN)/kafkascope sandbox down --dir "$(SANDBOX_DIR)"
 
 test: setup lint typecheck
-	PYTEST=$(BIN)/pytest tests/run.sh
+	$(BIN)/pytest -q --durations=25
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

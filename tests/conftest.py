@@ -39,8 +39,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``first`` run before all others (the sort is stable, so the rest keep
     their order): they judge the sandbox as the demo shows it, before other tests stop
-    brokers, kill clients and leave their groups behind. ``make test`` (tests/run.sh) runs
-    them in a process of their own, with their own sandbox, beside the rest."""
+    brokers, kill clients and leave their groups behind."""
     items.sort(key=lambda item: item.get_closest_marker("first") is None)
 
 
