@@ -10,6 +10,7 @@ tokens: a telemetry token may push and do nothing else.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -108,10 +109,18 @@ def service(
         f'[service]\nread_tokens = ["{READ_TOKEN}"]\nadmin_tokens = ["{ADMIN_TOKEN}"]\n',
         1,
     )
-    text += (
-        f'\n[clusters.telemetry]\ntokens = ["{TELEMETRY_TOKEN}"]\ninterval = "1s"\n'
-        f'keep_subscription = true\nsubscription = "{KEPT}"\nmatch = ["client_id=nobody-{KEPT}"]\n'
+    ours = (
+        f'interval = "1s"\nkeep_subscription = true\nsubscription = "{KEPT}"\n'
+        f'match = ["client_id=nobody-{KEPT}"]\n'
     )
+    # A sandbox with the broker plugin already gives serve a [clusters.telemetry] table (its
+    # brokers' token): add this module's token and settings to it; TOML has one per cluster.
+    table = re.search(r"\[clusters\.telemetry\]\ntokens = \[(.*?)\]\n", text)
+    if table:
+        tokens = f'tokens = [{table.group(1)}, "{TELEMETRY_TOKEN}"]\n'
+        text = f"{text[: table.start()]}[clusters.telemetry]\n{tokens}{ours}{text[table.end() :]}"
+    else:
+        text += f'\n[clusters.telemetry]\ntokens = ["{TELEMETRY_TOKEN}"]\n{ours}'
     cfg = tmp_path / "kafkascope.toml"
     cfg.write_text(text)
     svc = ServiceProc(cfg, port, tmp_path / "serve.log")
