@@ -68,7 +68,12 @@ def test_every_node_loads_the_plugin(tmp_path: Path) -> None:
         telemetry.broker_properties(tmp_path),
     )
     lines = dict(line.split("=", 1) for line in props.splitlines())
-    assert lines["metric.reporters"] == "dev.kafkascope.telemetry.KafkascopeTelemetryReporter"
+    # Kafka's JmxReporter stays: the value replaces the default, and without it the
+    # Kafka-metrics MBeans (raft-metrics and others the catalog reads) leave JMX.
+    assert lines["metric.reporters"] == (
+        "org.apache.kafka.common.metrics.JmxReporter,"
+        "dev.kafkascope.telemetry.KafkascopeTelemetryReporter"
+    )
     assert lines["kafkascope.telemetry.endpoint.file"] == str(tmp_path / "telemetry/endpoint")
     assert lines["kafkascope.telemetry.token.file"] == str(tmp_path / "telemetry/token")
 

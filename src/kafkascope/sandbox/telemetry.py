@@ -156,11 +156,17 @@ def token(directory: Path) -> str | None:
         return None
 
 
+#: Kafka's own JMX reporter: the default of ``metric.reporters``, which a value replaces.
+#: Left out, every Kafka-metrics MBean (raft-metrics, socket-server-metrics, the clients'
+#: quota and request metrics) vanishes from the broker's JMX.
+JMX_REPORTER = "org.apache.kafka.common.metrics.JmxReporter"
+
+
 def broker_properties(directory: Path) -> dict[str, str]:
     """The plugin's lines in every node's server.properties."""
     f = files(directory)
     return {
-        "metric.reporters": REPORTER,
+        "metric.reporters": f"{JMX_REPORTER},{REPORTER}",
         "kafkascope.telemetry.endpoint.file": str(f.endpoint),
         "kafkascope.telemetry.token.file": str(f.token),
     }
