@@ -168,13 +168,14 @@ def test_clean_close_is_a_departure_without_alert(
     )
 
     # librdkafka sends its terminating push only from its "push scheduled" state, not
-    # while a push is in flight: close it just after a push arrived (seen within 0.8 s).
+    # while a push is in flight: close it just after a push arrived (seen within 1.5 s;
+    # the next comes at 2 s).
     def just_pushed() -> dict[str, Any]:
         r = one(service, client_id, liveness="ALIVE")
-        assert time.time() - r["last_seen"] < 0.8, r
+        assert time.time() - r["last_seen"] < 1.5, r
         return r
 
-    wait_until(just_pushed, 30, f"{client_id} seen just after a push")
+    wait_until(just_pushed, 90, f"{client_id} seen just after a push")
     cluster.client_signal(Path(plugin_sandbox.dir), p.name, "TERM")  # close()
     departed = wait_until(
         lambda: one(service, client_id, liveness="DEPARTED"), 20, f"{client_id} departed"
