@@ -44,6 +44,7 @@ from kafkascope.cli.options import (
     UrlOpt,
     fail_on_option,
     parse_fail_on,
+    pick_cluster,
     resolve_token,
 )
 from kafkascope.cli.service import ask_first, service_url
@@ -87,21 +88,7 @@ def choose_cluster(
             "no configuration given. Fix: pass --config FILE (or set KAFKASCOPE_CONFIG), "
             "or --bootstrap HOST:PORT"
         )
-    loaded = load_config(config)
-    names = [c.name for c in loaded.clusters]
-    if name is None:
-        if len(names) > 1:
-            raise ConfigError(
-                f"the configuration defines {len(names)} clusters ({', '.join(names)}). "
-                "Fix: choose one with --cluster NAME"
-            )
-        return loaded.clusters[0]
-    for c in loaded.clusters:
-        if c.name == name:
-            return c
-    raise ConfigError(
-        f"no cluster named '{name}' in the configuration. Fix: use one of {', '.join(names)}"
-    )
+    return pick_cluster(load_config(config).clusters, name)
 
 
 def _clock(ts: float | None) -> str:

@@ -38,6 +38,7 @@ from kafkascope.cli.options import (
     UrlOpt,
     fail_on_option,
     parse_fail_on,
+    pick_cluster,
     read_secret_file,
     warn,
 )
@@ -159,23 +160,7 @@ def resolve_target(
             "no cluster given. Fix: pass --bootstrap HOST:PORT, or --config FILE "
             "(or set KAFKASCOPE_CONFIG)"
         )
-    loaded = load_config(config)
-    names = [c.name for c in loaded.clusters]
-    if cluster is None:
-        if len(loaded.clusters) > 1:
-            raise ConfigError(
-                f"the configuration defines {len(names)} clusters ({', '.join(names)}). "
-                "Fix: choose one with --cluster NAME"
-            )
-        chosen = loaded.clusters[0]
-    else:
-        matches = [c for c in loaded.clusters if c.name == cluster]
-        if not matches:
-            raise ConfigError(
-                f"no cluster named '{cluster}' in the configuration. "
-                f"Fix: use one of {', '.join(names)}"
-            )
-        chosen = matches[0]
+    chosen = pick_cluster(load_config(config).clusters, cluster)
     props = chosen.librdkafka_config()
     servers = props.pop("bootstrap.servers")
     return Target(chosen.name, servers, {**props, **extra}, chosen.lag)

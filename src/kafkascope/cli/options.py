@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -176,4 +176,31 @@ def fail_on_option(valid: Sequence[str], what: str) -> Any:
         metavar="STATUS[,STATUS...]",
         help=f"Exit 1 when {what} has one of these statuses (comma-separated): {', '.join(valid)}.",
         autocompletion=completer(valid),
+    )
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def pick_cluster(clusters: Sequence[N], name: str | None) -> N:
+    """The cluster ``--cluster`` names, or the only one: every command that takes a config
+    picks it the same way, with the same fix named when it cannot."""
+    names = [c.name for c in clusters]
+    if name is None:
+        if len(clusters) > 1:
+            raise ConfigError(
+                f"the configuration defines {len(names)} clusters ({', '.join(names)}). "
+                "Fix: choose one with --cluster NAME"
+            )
+        return clusters[0]
+    for c in clusters:
+        if c.name == name:
+            return c
+    raise ConfigError(
+        f"no cluster named '{name}' in the configuration. Fix: use one of {', '.join(names)}"
     )

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
-from kafkascope.cli.options import JsonOpt, RequiredConfigOpt
+from kafkascope.cli.options import JsonOpt, RequiredConfigOpt, pick_cluster
 from kafkascope.config import ClusterConfig, load_config
 from kafkascope.config.values import parse_duration
-from kafkascope.errors import ConfigError, SourceError
+from kafkascope.errors import SourceError
 from kafkascope.service.builder import subscription_of, telemetry_wire
 from kafkascope.sources.kafka.client_metrics import BROKER
 
@@ -42,19 +42,7 @@ WhichClusterOpt = Annotated[
 
 
 def _cluster(config: Path, name: str | None) -> ClusterConfig:
-    loaded = load_config(config)
-    names = [c.name for c in loaded.clusters]
-    if name is None:
-        if len(names) > 1:
-            raise ConfigError(
-                f"the configuration defines {len(names)} clusters ({', '.join(names)}). "
-                "Fix: choose one with --cluster NAME"
-            )
-        return loaded.clusters[0]
-    for c in loaded.clusters:
-        if c.name == name:
-            return c
-    raise ConfigError(f"no cluster named '{name}'. Fix: use one of {', '.join(names)}")
+    return pick_cluster(load_config(config).clusters, name)
 
 
 def _interval(text: str | None) -> float | None:
