@@ -40,10 +40,16 @@ system-deps:
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q openjdk-17-jdk-headless maven; }
 	@# The console's browser tests drive Debian's Chromium (Playwright cannot download its
 	@# own), and npm fetches the console's front-end packages.
-	@command -v chromium >/dev/null && command -v npm >/dev/null || { \
-	  echo "installing chromium and npm with apt-get"; \
+	@# Each only when missing: a machine whose Node.js comes from elsewhere has its own npm,
+	@# and Debian's npm package conflicts with that nodejs.
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium with apt-get"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium npm; }
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+	@command -v npm >/dev/null || { \
+	  echo "installing npm with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
 	@# contrib/systemd/kafkascope.service is checked with systemd-analyze verify.
 	@command -v systemd-analyze >/dev/null || { \
 	  echo "installing systemd (for systemd-analyze) with apt-get"; \
