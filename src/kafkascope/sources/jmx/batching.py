@@ -145,6 +145,11 @@ class BatchingJmxConnection(JmxConnection):
 
             def do() -> list[BeanName]:
                 j = self._j()
+                helper = _names_helper()
+                if helper is not None:
+                    count, *names = str(helper.queryNames(mbsc, j.object_name(pattern))).split("\n")
+                    if int(count) == len(names):
+                        return [_bean_name(n) for n in names]
                 return [
                     _bean_name(str(n.getCanonicalName()))
                     for n in mbsc.queryNames(j.object_name(pattern), None)
@@ -267,6 +272,12 @@ def _batch_helper() -> Any:
         cls = helper()
         _HELPER.append(cls if hasattr(cls, "readMany") else None)
     return _HELPER[0]
+
+
+def _names_helper() -> Any:
+    """The helper class when its jar has ``queryNames`` (one string per pattern), else None."""
+    cls = _batch_helper()
+    return cls if cls is not None and hasattr(cls, "queryNames") else None
 
 
 # MBeans per batch: one hand-off each, and small enough that a batch answers well within
