@@ -19,8 +19,11 @@ Two parts:
 
 Payloads, built with opentelemetry-proto (``--dump DIR`` writes them out):
 
+- ``java_catalog``: the same Java consumer under kafkascope's default subscription
+  (``metrics = ["catalog"]``: the names the catalog reads, KIP-714 prefix matching), i.e.
+  ``java`` below with every metric the subscription does not ask for left out.
 - ``java``: a Java consumer (Kafka 4.x classic protocol) subscribed with ``metrics`` =
-  ``org.apache.kafka.consumer.`` (kafkascope's default): every metric of its groups
+  ``org.apache.kafka.consumer.`` (the default before 2026-12-04): every metric of its groups
   ``consumer-metrics``, ``consumer-coordinator-metrics``, ``consumer-fetch-manager-metrics``
   (client, one topic, six partitions) and ``consumer-node-metrics`` (three brokers and the
   coordinator), named by Kafka's ``TelemetryMetricNamingConvention``; ``*-total`` as delta
@@ -55,6 +58,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -69,6 +74,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Sum,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from kafkascope.sources.telemetry import CATALOG_METRICS, subscription_metrics
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -222,6 +229,20 @@ def java_consumer_push() -> bytes:
     return _request(resource, "org.apache.kafka", metrics)
 
 
+def java_catalog_push() -> bytes:
+    """The Java consumer's push under ``metrics = ["catalog"]``: only the metrics whose
+    names start with one the subscription lists (the broker matches by prefix)."""
+    wanted = subscription_metrics([CATALOG_METRICS])
+    req = ExportMetricsServiceRequest()
+    req.ParseFromString(java_consumer_push())
+    for rm in req.resource_metrics:
+        for sm in rm.scope_metrics:
+            kept = [m for m in sm.metrics if m.name.startswith(wanted)]
+            del sm.metrics[:]
+            sm.metrics.extend(kept)
+    return req.SerializeToString()
+
+
 def librdkafka_consumer_push() -> bytes:
     """One push of a librdkafka (confluent-kafka-python) consumer."""
     metrics: list[Metric] = []
@@ -234,11 +255,15 @@ def librdkafka_consumer_push() -> bytes:
     return _request(resource, "librdkafka", metrics)
 
 
+# Client instance ids differ per payload kind (the first 8 hex digits).
+TAGS = {"java": 1, "librdkafka": 2, "java_catalog": 3}
 PAYLOADS: dict[str, Callable[[], bytes]] = {
+    "java_catalog": java_catalog_push,
     "java": java_consumer_push,
     "librdkafka": librdkafka_consumer_push,
 }
 SOFTWARE = {
+    "java_catalog": ("apache-kafka-java", "4.3.1"),
     "java": ("apache-kafka-java", "4.3.1"),
     "librdkafka": ("confluent-kafka-python", "2.16.1"),
 }
@@ -247,7 +272,7 @@ SOFTWARE = {
 def headers_of(kind: str, n: int) -> dict[str, str]:
     """The plugin's headers for push ``n`` of client kind ``kind`` (docs/telemetry.md)."""
     name, version = SOFTWARE[kind]
-    tag = 1 if kind == "java" else 2
+    tag = TAGS[kind]
     return {
         "Content-Type": "application/x-protobuf",
         "Authorization": f"Bearer {TOKEN}",
@@ -292,7 +317,7 @@ def inprocess(kind: str, body: bytes, clients: int, reps: int) -> dict[str, Any]
     meta = push_meta(headers[0])
 
     def per_push(step: Callable[[int], object]) -> float:
-        for i in range(min(reps, 500)):  # warm
+        for i in range(clients):  # warm: every client known, as in steady state
             step(i)
         t0 = time.process_time()
         for i in range(reps):
@@ -350,9 +375,6 @@ end
 def _peer_app(kind: str) -> Any:
     """The peers: read the whole body, answer 200 with an empty protobuf body."""
     if kind == "fastapi":
-        from fastapi import FastAPI, Request
-        from fastapi.responses import Response
-
         app = FastAPI()
 
         @app.post("/v1/metrics")
@@ -483,7 +505,7 @@ def server(which: str, work: Path, bootstrap: str) -> Iterator[tuple[str, int]]:
 
 
 def wrk(url: str, lua: Path, body: Path, kind: str, clients: int, seconds: float) -> dict[str, Any]:
-    tag = 1 if kind == "java" else 2
+    tag = TAGS[kind]
     software, version = SOFTWARE[kind]
     cmd = ["taskset", "-c", "1", "wrk", "-t", "1", "-c", str(CONNECTIONS)]
     cmd += ["-d", f"{seconds:g}s", "--latency", "-s", str(lua), url, "--"]
@@ -494,8 +516,9 @@ def wrk(url: str, lua: Path, body: Path, kind: str, clients: int, seconds: float
         raise RuntimeError(f"wrk said: {out}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # The distribution's own lines ("  50%  1.80ms"), not a "+/- Stdev" column ending in 50%.
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     return {
         "requests": int(m.group(1)),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -523,6 +546,13 @@ def http_part(args: argparse.Namespace, bodies: dict[str, bytes], work: Path) ->
                     idle["serve_idle_cores"] = round((_cpu(pid) - c0) / (time.monotonic() - t0), 4)
                 for kind in bodies:
                     wrk(url, lua, files[kind], kind, args.clients, 2)  # warm: every client known
+                    background = None
+                    if which == "serve":
+                        # serve's own work for these clients with no push arriving (client
+                        # polls every 5 s, history, alert rules): what is not the receiver's.
+                        c0, t0 = _cpu(pid), time.monotonic()
+                        time.sleep(args.seconds)
+                        background = (_cpu(pid) - c0) / (time.monotonic() - t0)
                     c0, t0 = _cpu(pid), time.monotonic()
                     w = wrk(url, lua, files[kind], kind, args.clients, args.seconds)
                     elapsed, cpu = time.monotonic() - t0, _cpu(pid) - c0
@@ -535,6 +565,11 @@ def http_part(args: argparse.Namespace, bodies: dict[str, bytes], work: Path) ->
                         "server_cores": round(cpu / elapsed, 3),
                         **w,
                     }
+                    if background is not None:
+                        receiver = max(cpu - background * elapsed, 1e-9)
+                        row["background_cores"] = round(background, 3)
+                        row["receiver_us_per_push"] = round(1e6 * receiver / w["requests"], 1)
+                        row["receiver_pushes_per_core_s"] = round(w["requests"] / receiver)
                     print(json.dumps(row), file=sys.stderr)
                     rounds.append(row)
     summary: dict[str, Any] = {}
@@ -545,6 +580,11 @@ def http_part(args: argparse.Namespace, bodies: dict[str, bytes], work: Path) ->
                 "pushes_per_s": round(statistics.median(x["pushes_per_s"] for x in mine)),
                 "cpu_us_per_push": round(statistics.median(x["cpu_us_per_push"] for x in mine), 1),
             }
+            if which == "serve":
+                keys = ("background_cores", "receiver_us_per_push", "receiver_pushes_per_core_s")
+                summary[f"{kind}/{which}"] |= {
+                    k: round(statistics.median(x[k] for x in mine), 3) for k in keys
+                }
         s, a = summary[f"{kind}/serve"], summary[f"{kind}/asgi"]
         summary[f"{kind}/serve_to_asgi_throughput"] = round(
             s["pushes_per_s"] / a["pushes_per_s"], 2

@@ -15,6 +15,7 @@ import pytest
 
 from kafkascope.sandbox.state import SandboxState
 from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
+from kafkascope.sources.telemetry import subscription_metrics
 from tests.support import run_cli
 
 
@@ -43,7 +44,11 @@ def test_subscribe_creates_updates_and_status_reads_back(
     r = run_cli("telemetry", "subscribe", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     assert f"subscription {name} created" in r.stdout
-    metrics = ("org.apache.kafka.consumer.", "org.apache.kafka.producer.")
+    # The default asks for exactly the names the catalog reads, and says so in one word.
+    metrics = subscription_metrics(["catalog"])
+    assert f"metrics catalog ({len(metrics)} names)" in r.stdout
+    assert "org.apache.kafka.consumer.last.poll.seconds.ago" in metrics
+    assert "org.apache.kafka.producer.record.send.total" in metrics
     match = (f"client_id=nobody-{name}",)
     assert wire.subscription(name) == Subscription(name, metrics, 4000, match)
 

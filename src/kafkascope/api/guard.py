@@ -16,11 +16,11 @@ token, never a server error. A token in the query string is not accepted: URLs e
 logs and browser history.
 
 One path is different: ``POST /v1/metrics``, where the brokers' KIP-714 plugin forwards
-client telemetry. Its route (``api/telemetry.py``) decides with :func:`telemetry_denial`
-from the headers, before it reads the body: it takes a cluster's telemetry token
-(``[clusters.telemetry] tokens``), which these tokens do not know, so it is good for
-nothing else; an admin token (or an open API) may push too while no telemetry token is
-configured.
+client telemetry. It never reaches this guard: ``api/telemetry.py``'s front layer answers
+it, deciding with :func:`telemetry_denial` from the headers before it reads the body: it
+takes a cluster's telemetry token (``[clusters.telemetry] tokens``), which these tokens
+do not know, so it is good for nothing else; an admin token (or an open API) may push too
+while no telemetry token is configured.
 """
 
 from __future__ import annotations
@@ -192,12 +192,8 @@ class Guard:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         access = self.tokens.access(presented_token(headers))
         path = scope["path"]
-        if is_console(path) or path == TELEMETRY_PATH:
-            # The console has its own gate; the telemetry route decides from the headers
-            # (the token names the cluster), before it reads the body (telemetry_denial).
-            refused = None
-        else:
-            refused = denial(self.tokens, scope["method"], path, access)
+        # The console has its own gate (sign-in, session cookie).
+        refused = None if is_console(path) else denial(self.tokens, scope["method"], path, access)
         if refused is not None:
             await reply(send, *refused)
             return

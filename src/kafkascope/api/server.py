@@ -18,7 +18,7 @@ import uvicorn
 from kafkascope.api.app import create_app
 from kafkascope.api.backend import Backend
 from kafkascope.api.guard import DEFAULT_MAX_BODY
-from kafkascope.api.telemetry import mount_telemetry
+from kafkascope.api.telemetry import TelemetryFront
 from kafkascope.errors import KafkascopeError
 
 
@@ -45,8 +45,8 @@ class HttpServer:
 
     def start(self) -> None:
         host, port = self.listen
-        app = create_app(self.backend, max_body=self.max_body)
-        mount_telemetry(app, self.backend)  # POST /v1/metrics: KIP-714 pushes
+        # POST /v1/metrics (KIP-714 pushes) is answered in front of the app: api/telemetry.py.
+        app = TelemetryFront(create_app(self.backend, max_body=self.max_body), self.backend)
         config = uvicorn.Config(
             app,
             host=host,

@@ -9,15 +9,20 @@ A push larger than the cluster's ``max_push_bytes`` is refused with 413 before i
 The answer to a good push is an empty ``ExportMetricsServiceResponse`` (200), as OTLP/HTTP
 wants; a bad one is a JSON error naming the problem (the plugin counts any non-2xx as a
 send error and drops the push).
+
+It sits in front of the whole app as a plain ASGI layer (:class:`TelemetryFront`): a push
+never goes through FastAPI's routing, the guard or the Burrow layer. Pushes are the one
+request that comes at fleet rate (every client, every push interval), and those layers cost
+more per request than decoding a push (bench/telemetry).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kafkascope.api.guard import (
     TELEMETRY_PATH,
@@ -29,33 +34,56 @@ from kafkascope.api.guard import (
 )
 from kafkascope.sources.telemetry import PushError, TelemetryInbox
 
-PROTOBUF = "application/x-protobuf"
+PROTOBUF = b"application/x-protobuf"
+_OK = (200, [(b"content-type", PROTOBUF), (b"content-length", b"0")], b"")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    headers = {"www-authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+def _error(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"error": message, "status": status}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if status == 405:
+        headers.append((b"allow", b"POST"))
+    return status, headers, body
 
 
-def mount_telemetry(app: FastAPI, backend: Any) -> None:
-    """Add the receiver. ``backend.telemetry`` maps each cluster to its inbox (a backend
-    without it receives nothing: every push is answered 404)."""
-    tokens = Tokens.of(backend.read_tokens, backend.admin_tokens)
+class TelemetryFront:
+    """``POST /v1/metrics`` answered here; every other request goes on to ``app``.
+    ``backend.telemetry`` maps each cluster to its inbox (a backend without it receives
+    nothing: every push is answered 404)."""
 
-    def inboxes() -> Mapping[str, TelemetryInbox]:
-        found: Mapping[str, TelemetryInbox] = getattr(backend, "telemetry", None) or {}
+    def __init__(self, app: ASGIApp, backend: Any) -> None:
+        self.app = app
+        self.backend = backend
+        self.tokens = Tokens.of(backend.read_tokens, backend.admin_tokens)
+
+    def inboxes(self) -> Mapping[str, TelemetryInbox]:
+        found: Mapping[str, TelemetryInbox] = getattr(self.backend, "telemetry", None) or {}
         return found
 
-    @app.post(TELEMETRY_PATH, include_in_schema=False)
-    async def receive(request: Request) -> Response:
-        boxes = inboxes()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != TELEMETRY_PATH:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = await self._answer(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if scope["method"] != "POST":
+            return _error(405, "POST OTLP metrics (application/x-protobuf) here")
+        boxes = self.inboxes()
         if not boxes:
             return _error(404, "telemetry is not received here: no cluster is configured")
-        presented = presented_token(request.scope["headers"])
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
+        presented = presented_token(raw)
         inbox = next((b for b in boxes.values() if telemetry_access(presented, b.tokens)), None)
         if inbox is None:
             configured = tuple(t for b in boxes.values() for t in b.tokens)
-            refused = telemetry_denial(configured, tokens.access(presented))
+            refused = telemetry_denial(configured, self.tokens.access(presented))
             if refused is not None:
                 return _error(*refused)
             if len(boxes) > 1:
@@ -65,17 +93,27 @@ def mount_telemetry(app: FastAPI, backend: Any) -> None:
                     "[clusters.telemetry] token of its own, which names the cluster",
                 )
             inbox = next(iter(boxes.values()))
-        length = request.headers.get("content-length")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > inbox.max_push_bytes:
             return _error(413, _too_large_push(inbox))
-        body = await request.body()
-        if len(body) > inbox.max_push_bytes:
-            return _error(413, _too_large_push(inbox))
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return _error(400, "the client went away before the push was read")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > inbox.max_push_bytes:
+                return _error(413, _too_large_push(inbox))
+            chunks.append(chunk)
+            more = message.get("more_body", False)
         try:
-            inbox.receive(request.headers, body)
+            inbox.receive(headers, chunks[0] if len(chunks) == 1 else b"".join(chunks))
         except PushError as e:
             return _error(400, str(e))
-        return Response(b"", media_type=PROTOBUF)
+        return _OK
 
 
 def _too_large_push(inbox: TelemetryInbox) -> str:

@@ -23,6 +23,7 @@ from kafkascope.config.values import parse_duration
 from kafkascope.errors import SourceError
 from kafkascope.service.builder import subscription_of, telemetry_wire
 from kafkascope.sources.kafka.client_metrics import BROKER
+from kafkascope.sources.telemetry import CATALOG_METRICS, subscription_metrics
 
 app = typer.Typer(help="KIP-714 client telemetry: the subscription and the brokers' plugin.")
 
@@ -84,9 +85,18 @@ def subscribe(
     verb = "created" if before is None else ("unchanged" if before == wanted else "updated")
     match = ", ".join(wanted.match) or "every client"
     typer.echo(
-        f"subscription {wanted.name} {verb} on {cfg.name}: metrics {','.join(wanted.metrics)}, "
+        f"subscription {wanted.name} {verb} on {cfg.name}: metrics {_metrics(wanted.metrics)}, "
         f"every {wanted.interval_ms} ms, matching {match}"
     )
+
+
+def _metrics(metrics: tuple[str, ...]) -> str:
+    """The metrics as one word when they are the catalog's (32 names on one line say
+    nothing); ``--json`` has the list."""
+    catalog = subscription_metrics([CATALOG_METRICS])
+    if metrics == catalog:
+        return f"{CATALOG_METRICS} ({len(catalog)} names)"
+    return ",".join(metrics)
 
 
 @app.command()
@@ -131,7 +141,7 @@ def status(
         else:
             match = ", ".join(sub.match) or "every client"
             typer.echo(
-                f"subscription {sub.name}: metrics {','.join(sub.metrics)}, every "
+                f"subscription {sub.name}: metrics {_metrics(sub.metrics)}, every "
                 f"{sub.interval_ms} ms, matching {match}"
             )
         for b in brokers:

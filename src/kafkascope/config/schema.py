@@ -380,10 +380,12 @@ class TelemetryConfig(Settings):
         "telemetry-only client is DEAD after two missed pushes.",
     )
     metrics: list[str] = Field(
-        default_factory=lambda: ["org.apache.kafka.consumer.", "org.apache.kafka.producer."],
+        default_factory=lambda: ["catalog"],
         min_length=1,
-        description='Metric name prefixes the subscription asks for (`metrics`); "*" asks '
-        "for every metric.",
+        description='Metric name prefixes the subscription asks for (`metrics`). "catalog" '
+        "stands for the names kafkascope reads (32 consumer and producer metrics: "
+        "`telemetry status` lists them), the smallest push that serves liveness; "
+        '"org.apache.kafka.consumer." and the like ask for more, "*" for every metric.',
     )
     match: list[str] = Field(
         default_factory=list,

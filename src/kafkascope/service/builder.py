@@ -24,7 +24,7 @@ from kafkascope.sources.jmx.collector import Backoff, JmxCollector
 from kafkascope.sources.jmx.connection import JmxEndpoint, JmxTls
 from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
 from kafkascope.sources.kafka.worker import IsolatedAdmin
-from kafkascope.sources.telemetry import TelemetryInbox
+from kafkascope.sources.telemetry import TelemetryInbox, subscription_metrics
 from kafkascope.store.clients import ClientStore
 from kafkascope.store.db import Database
 
@@ -177,7 +177,8 @@ def subscription_of(cfg: ClusterConfig, interval: float | None = None) -> Subscr
     """The ``CLIENT_METRICS`` subscription ``[clusters.telemetry]`` asks for."""
     t = cfg.telemetry
     seconds = t.interval if interval is None else interval
-    return Subscription(t.subscription, tuple(t.metrics), round(seconds * 1000), tuple(t.match))
+    metrics = subscription_metrics(t.metrics)
+    return Subscription(t.subscription, metrics, round(seconds * 1000), tuple(t.match))
 
 
 def telemetry_wire(cfg: ClusterConfig) -> KafkaWire:

@@ -27,12 +27,13 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from kafkascope.errors import KafkascopeError
@@ -40,6 +41,7 @@ from kafkascope.model import MetricKind, Sample, labels_of
 from kafkascope.sources.jmx.catalog import Catalog, default_catalog
 
 __all__ = [
+    "CATALOG_METRICS",
     "HEADER_PREFIX",
     "OtlpName",
     "PushError",
@@ -50,6 +52,7 @@ __all__ = [
     "otlp_name",
     "otlp_names",
     "push_meta",
+    "subscription_metrics",
     "telemetry_target",
 ]
 
@@ -114,6 +117,24 @@ def otlp_names(catalog: Catalog | None = None) -> dict[str, OtlpName]:
     return out
 
 
+#: In ``[clusters.telemetry] metrics``: the names the catalog reads (:func:`otlp_names`).
+CATALOG_METRICS = "catalog"
+
+
+def subscription_metrics(metrics: Sequence[str], catalog: Catalog | None = None) -> tuple[str, ...]:
+    """The ``metrics`` of a subscription: each entry as written (a name prefix, or ``*``),
+    ``catalog`` replaced by every name the catalog reads, sorted. Why the default asks for
+    those only: a Java consumer pushes ~130 metrics of which the catalog reads ~20; the
+    rest would cost the client, the broker, the plugin's queue and the receiver for
+    nothing (bench/telemetry: 15 kB and 6x the decode time per push)."""
+    out: list[str] = []
+    for m in metrics:
+        for name in sorted(otlp_names(catalog)) if m == CATALOG_METRICS else (m,):
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
 # ---------------------------------------------------------------------------------------
 # One push
 # ---------------------------------------------------------------------------------------
@@ -138,7 +159,11 @@ class PushMeta:
 def push_meta(headers: Mapping[str, str]) -> PushMeta:
     """The push's identity from its headers (names case-insensitive, values
     percent-decoded as the contract says); :class:`PushError` names what is missing."""
-    h = {k.lower(): urllib.parse.unquote(v) for k, v in headers.items()}
+    h = {
+        key: urllib.parse.unquote(v) if "%" in v else v
+        for k, v in headers.items()
+        if (key := k.lower()).startswith(HEADER_PREFIX)
+    }
 
     def get(name: str) -> str | None:
         value = h.get(HEADER_PREFIX + name)
@@ -181,10 +206,10 @@ def push_meta(headers: Mapping[str, str]) -> PushMeta:
     )
 
 
-@dataclass(frozen=True)
-class PushedValue:
+class PushedValue(NamedTuple):
     """One data point of a push under its catalog name: ``delta`` for a sum the client
-    pushes as deltas (the inbox adds them up into the counter JMX would show)."""
+    pushes as deltas (the inbox adds them up into the counter JMX would show). A tuple, not
+    a frozen dataclass: a push makes dozens and the receiver's budget is per push."""
 
     spec: OtlpName
     labels: tuple[tuple[str, str], ...]  # without client_id
@@ -197,7 +222,24 @@ class DecodedPush:
     meta: PushMeta
     values: tuple[PushedValue, ...]
     role: str | None  # "consumer" | "producer" from the metric names; None when none says
-    unmapped: int  # data points whose names the catalog does not know
+    unmapped: int  # metrics whose names the catalog does not know (not read)
+
+
+_CONSUMER, _PRODUCER = DOMAIN + ".consumer.", DOMAIN + ".producer."
+_DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+_CLIENT_ID_KEYS = frozenset(("client_id", "client-id"))
+_LABEL_KEYS: dict[str, str] = {}
+
+
+def _label_key(key: str) -> str:
+    """An attribute key as a label name (``node.id`` → ``node_id``), remembered: a push
+    repeats a handful of keys on every point."""
+    name = _LABEL_KEYS.get(key)
+    if name is None:
+        name = key.replace("-", "_").replace(".", "_")
+        if len(_LABEL_KEYS) < 10_000:
+            _LABEL_KEYS[key] = name
+    return name
 
 
 def _attr(v: AnyValue) -> str:
@@ -205,14 +247,27 @@ def _attr(v: AnyValue) -> str:
     return "" if kind is None else str(getattr(v, kind))
 
 
-def _role_of(name: str) -> str | None:
-    rest = name.removeprefix(DOMAIN + ".")
-    head = rest.split(".", 1)[0]
-    return head if head in ("consumer", "producer") and rest != name else None
+def _labels(attributes: Iterable[KeyValue]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for a in attributes:
+        key = a.key
+        if key in _CLIENT_ID_KEYS:
+            continue
+        v = a.value
+        # Kafka's attributes are strings (node_id, topic, partition): read that field
+        # first, and ask which one is set only when it is empty.
+        text = v.string_value or _attr(v)
+        pairs.append((_LABEL_KEYS.get(key) or _label_key(key), text))
+    pairs.sort()
+    return tuple(pairs)
 
 
 def decode_push(body: bytes, meta: PushMeta, names: Mapping[str, OtlpName]) -> DecodedPush:
-    """Decode one push's OTLP body; :class:`PushError` when it is not OTLP metrics."""
+    """Decode one push's OTLP body; :class:`PushError` when it is not OTLP metrics.
+
+    Written for the receiver's budget (bench/telemetry: >= 5,000 pushes/s on one core): a
+    Java client pushes ~120 metrics of which the catalog reads ~20, so a metric is looked
+    up by name before any of its data points is touched, and every field is read once."""
     request = ExportMetricsServiceRequest()
     try:
         request.ParseFromString(body)
@@ -221,43 +276,44 @@ def decode_push(body: bytes, meta: PushMeta, names: Mapping[str, OtlpName]) -> D
             f"the body is not OTLP metrics (ExportMetricsServiceRequest): {e}"
         ) from None
     values: list[PushedValue] = []
-    roles: dict[str, int] = {}
-    unmapped = 0
+    consumer = producer = unmapped = 0
+    isfinite = math.isfinite
     for rm in request.resource_metrics:
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                role = _role_of(metric.name)
-                if role is not None:
-                    roles[role] = roles.get(role, 0) + 1
+                name = metric.name
+                if name.startswith(_CONSUMER):
+                    consumer += 1
+                elif name.startswith(_PRODUCER):
+                    producer += 1
+                spec = names.get(name)
+                if spec is None:
+                    unmapped += 1
+                    continue
                 which = metric.WhichOneof("data")
                 if which == "gauge":
                     points, delta = metric.gauge.data_points, False
                 elif which == "sum":
-                    points = metric.sum.data_points
-                    delta = (
-                        metric.sum.aggregation_temporality
-                        == AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
-                    )
+                    total = metric.sum
+                    points, delta = total.data_points, total.aggregation_temporality == _DELTA
                 else:
                     continue  # histograms and summaries: the catalog reads none
-                spec = names.get(metric.name)
-                if spec is None:
-                    unmapped += len(points)
-                    continue
                 for p in points:
                     number = p.WhichOneof("value")
-                    raw = p.as_double if number == "as_double" else float(p.as_int)
-                    if number is None or not math.isfinite(raw):
-                        continue  # "no value", as a NaN average over JMX
-                    labels = tuple(
-                        sorted(
-                            (a.key.replace("-", "_").replace(".", "_"), _attr(a.value))
-                            for a in p.attributes
-                            if a.key not in ("client_id", "client-id")
-                        )
-                    )
+                    if number == "as_double":
+                        raw = p.as_double
+                        if not isfinite(raw):
+                            continue  # "no value", as a NaN average over JMX
+                    elif number == "as_int":
+                        raw = float(p.as_int)
+                    else:
+                        continue
+                    attributes = p.attributes
+                    labels = _labels(attributes) if attributes else ()
                     values.append(PushedValue(spec, labels, raw, delta))
-    role = max(roles, key=lambda r: roles[r]) if roles else None
+    role = None
+    if consumer or producer:
+        role = "consumer" if consumer >= producer else "producer"
     return DecodedPush(meta, tuple(values), role, unmapped)
 
 
@@ -297,7 +353,11 @@ class _Client:
     last_push: float
     interval: float
     pushes: int = 0
-    values: dict[tuple[str, tuple[tuple[str, str], ...]], Sample] = field(default_factory=dict)
+    # (catalog name, labels) -> (spec, value, time of the push that set it)
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[OtlpName, float, float]] = field(
+        default_factory=dict
+    )
+    samples: tuple[Sample, ...] | None = None  # built from values when asked, until a push
 
 
 class TelemetryInbox:
@@ -331,12 +391,14 @@ class TelemetryInbox:
         self._clients: dict[str, _Client] = {}
         self._lock = threading.Lock()
 
-    def receive(self, headers: Mapping[str, str], body: bytes) -> PushedClient:
+    def receive(self, headers: Mapping[str, str], body: bytes) -> None:
         """One push as the receiver got it: decoded, then recorded now."""
-        return self.record(decode_push(body, push_meta(headers), self.names), self.clock())
+        self.record(decode_push(body, push_meta(headers), self.names), self.clock())
 
-    def record(self, push: DecodedPush, now: float) -> PushedClient:
-        """Fold one push into its client's state."""
+    def record(self, push: DecodedPush, now: float) -> None:
+        """Fold one push into its client's state. Samples are built when the monitor asks
+        (:meth:`clients`), not here: a client pushes about once per poll, and the push is
+        on the receiver's budget."""
         meta = push.meta
         with self._lock:
             self.received += 1
@@ -349,22 +411,18 @@ class TelemetryInbox:
                 role = push.role or "unknown"
                 c = _Client(meta, role, now, now, interval)
                 self._clients[meta.client_instance_id] = c
-            c.meta, c.last_push, c.interval = meta, now, interval
+            c.meta, c.last_push, c.interval, c.samples = meta, now, interval, None
             if c.role == "unknown" and push.role is not None:
                 c.role = push.role
             c.pushes += 1
-            target = telemetry_target(meta.client_instance_id)
-            for v in push.values:
-                key = (v.spec.name, v.labels)
-                value = v.value
-                old = c.values.get(key)
-                if v.delta and old is not None:
-                    value += old.value
-                labels = labels_of(dict(v.labels) | {"client_id": meta.client_id})
-                c.values[key] = Sample(
-                    v.spec.name, value, labels, target, now, v.spec.kind, v.spec.unit
-                )
-            return _frozen(c)
+            values = c.values
+            for spec, labels, value, delta in push.values:
+                key = (spec.name, labels)
+                if delta:
+                    old = values.get(key)
+                    if old is not None:
+                        value += old[1]
+                values[key] = (spec, value, now)
 
     def clients(self, now: float) -> list[PushedClient]:
         """Every client's latest state; those silent past ``expire_after`` are dropped."""
@@ -381,9 +439,21 @@ class TelemetryInbox:
 
 
 def _frozen(c: _Client) -> PushedClient:
-    return PushedClient(
-        c.meta, c.role, c.first_push, c.last_push, c.interval, c.pushes, tuple(c.values.values())
-    )
+    if c.samples is None:
+        target, client_id = telemetry_target(c.meta.client_instance_id), c.meta.client_id
+        c.samples = tuple(
+            Sample(
+                spec.name,
+                value,
+                labels_of(dict(labels) | {"client_id": client_id}),
+                target,
+                at,
+                spec.kind,
+                spec.unit,
+            )
+            for (_, labels), (spec, value, at) in c.values.items()
+        )
+    return PushedClient(c.meta, c.role, c.first_push, c.last_push, c.interval, c.pushes, c.samples)
 
 
 def samples_of(clients: Iterable[PushedClient]) -> tuple[Sample, ...]:
