@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from kafkascope.sandbox import probe, procs
 from kafkascope.sandbox.state import SandboxState
 from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
+from kafkascope.sources.telemetry import subscription_metrics
 from tests.e2e.conftest import ServiceProc, service_config
 from tests.support import wait_until
 
@@ -277,7 +278,7 @@ def test_serve_keeps_the_subscription_in_place(service: ServiceProc, sandbox: Sa
     wire = KafkaWire(sandbox.bootstrap)
     wanted = Subscription(
         KEPT,
-        ("org.apache.kafka.consumer.", "org.apache.kafka.producer."),
+        subscription_metrics(["catalog"]),  # the default: the names the catalog reads
         1000,
         (f"client_id=nobody-{KEPT}",),
     )
