@@ -182,7 +182,11 @@ def test_a_killed_consumer_notifies_its_client_and_group_alerts(
         'comparator = ">"\nthreshold = 0\n'
     )
     svc = make_service(
-        extra=receivers_toml(hook.url) + "\n[clusters.lag]\nintervals = 3\n" + assigned
+        # A 3-commit window and 20 s stop_grace (defaults 10 and 60 s): STOP, so the group
+        # alert, a minute sooner.
+        extra=receivers_toml(hook.url)
+        + '\n[clusters.lag]\nintervals = 3\nstop_grace = "20s"\n'
+        + assigned
     )
 
     def committed_ok() -> bool:

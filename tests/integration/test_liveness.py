@@ -114,7 +114,8 @@ def test_default_id_consumer_is_discovered_joined_alive_then_dead_when_killed(
     after the brokers drop it from the group at the session timeout."""
     topic = fresh_topic(sandbox, "lv-default")
     group = f"lv-default-{uuid.uuid4().hex[:6]}"
-    p = start_client("consumer", topic, group=group)  # no client_id
+    # No client_id; a 10 s session (default 45 s) so the brokers drop it sooner.
+    p = start_client("consumer", topic, group=group, properties={"session.timeout.ms": "10000"})
     mon = monitor()
 
     def pick(r: ClientReport) -> ClientVerdictRow | None:
@@ -135,7 +136,7 @@ def test_default_id_consumer_is_discovered_joined_alive_then_dead_when_killed(
     dead = wait_row(mon, pick, lambda row: row.liveness is Liveness.DEAD, 30, "DEAD after kill")
     assert f"JMX {p.jmx} refused" in dead.reason, dead.reason
     assert dead.client_id == alive.client_id and dead.group == group
-    # Session timeout (45 s): the brokers drop the member; the client stays known and DEAD.
+    # Session timeout (10 s): the brokers drop the member; the client stays known and DEAD.
     gone = wait_row(
         mon, pick, lambda row: row.member_id is None, 90, "the brokers to drop the member"
     )
