@@ -422,9 +422,9 @@ public final class KafkascopeJmx {
      * The canonical names of the MBeans matching {@code pattern}, as one string: the count,
      * then each name, separated by newlines (an ObjectName cannot hold a raw newline: a
      * quoted value escapes it, an unquoted one refuses it). One string crosses JPype once;
-     * walking the Set of ObjectNames from Python cost 11 µs of CPU per name against 7 µs
-     * this way (23,126 names of the 2,000-partition bench broker, 2026-12-04). The caller
-     * checks the count.
+     * walking the Set of ObjectNames from Python cost 10 µs of CPU per name against 7 µs
+     * this way (23,125 names of the 2,000-partition bench broker, measured by
+     * bench/jmx_scrape/names.py). The caller checks the count.
      */
     public static String queryNames(MBeanServerConnection mbsc, ObjectName pattern)
             throws IOException {
