@@ -46,7 +46,9 @@ class HttpServer:
     def start(self) -> None:
         host, port = self.listen
         # POST /v1/metrics (KIP-714 pushes) is answered in front of the app: api/telemetry.py.
-        app = TelemetryFront(create_app(self.backend, max_body=self.max_body), self.backend)
+        app = TelemetryFront(
+            create_app(self.backend, max_body=self.max_body), self.backend, self.max_body
+        )
         config = uvicorn.Config(
             app,
             host=host,

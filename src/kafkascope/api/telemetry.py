@@ -25,6 +25,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kafkascope.api.guard import (
+    DEFAULT_MAX_BODY,
     TELEMETRY_PATH,
     Tokens,
     presented_token,
@@ -53,10 +54,11 @@ class TelemetryFront:
     ``backend.telemetry`` maps each cluster to its inbox (a backend without it receives
     nothing: every push is answered 404)."""
 
-    def __init__(self, app: ASGIApp, backend: Any) -> None:
+    def __init__(self, app: ASGIApp, backend: Any, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
         self.backend = backend
         self.tokens = Tokens.of(backend.read_tokens, backend.admin_tokens)
+        self.max_body = max_body  # [service] max_request_body bounds pushes too
 
     def inboxes(self) -> Mapping[str, TelemetryInbox]:
         found: Mapping[str, TelemetryInbox] = getattr(self.backend, "telemetry", None) or {}
@@ -94,9 +96,11 @@ class TelemetryFront:
                 )
             inbox = next(iter(boxes.values()))
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
+        limit = min(inbox.max_push_bytes, self.max_body)
+        too_big = _too_large_push(inbox) if limit == inbox.max_push_bytes else too_large(limit)
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > inbox.max_push_bytes:
-            return _error(413, _too_large_push(inbox))
+        if length is not None and length.isdigit() and int(length) > limit:
+            return _error(413, too_big)
         chunks: list[bytes] = []
         size, more = 0, True
         while more:
@@ -105,8 +109,8 @@ class TelemetryFront:
                 return _error(400, "the client went away before the push was read")
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > inbox.max_push_bytes:
-                return _error(413, _too_large_push(inbox))
+            if size > limit:
+                return _error(413, too_big)
             chunks.append(chunk)
             more = message.get("more_body", False)
         try:
