@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -237,11 +237,15 @@ def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-async def reply(send: Send, status: int, message: str) -> None:
-    """A JSON error shaped like the API's others (``{"error", "status"}``)."""
+async def reply(
+    send: Send, status: int, message: str, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A JSON error shaped like the API's others (``{"error", "status"}``), with ``extra``
+    headers."""
     body = json.dumps({"error": message, "status": status}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

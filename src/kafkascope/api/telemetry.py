@@ -18,7 +18,6 @@ more per request than decoding a push (bench/telemetry).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +28,7 @@ from kafkascope.api.guard import (
     TELEMETRY_PATH,
     Tokens,
     presented_token,
+    reply,
     telemetry_access,
     telemetry_denial,
     too_large,
@@ -36,17 +36,7 @@ from kafkascope.api.guard import (
 from kafkascope.sources.telemetry import PushError, TelemetryInbox
 
 PROTOBUF = b"application/x-protobuf"
-_OK = (200, [(b"content-type", PROTOBUF), (b"content-length", b"0")], b"")
-
-
-def _error(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps({"error": message, "status": status}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    if status == 405:
-        headers.append((b"allow", b"POST"))
-    return status, headers, body
+_OK = [(b"content-type", PROTOBUF), (b"content-length", b"0")]
 
 
 class TelemetryFront:
@@ -68,18 +58,23 @@ class TelemetryFront:
         if scope["type"] != "http" or scope["path"] != TELEMETRY_PATH:
             await self.app(scope, receive, send)
             return
-        status, headers, body = await self._answer(scope, receive)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _answer(
-        self, scope: Scope, receive: Receive
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         if scope["method"] != "POST":
-            return _error(405, "POST OTLP metrics (application/x-protobuf) here")
+            msg = "POST OTLP metrics (application/x-protobuf) here"
+            await reply(send, 405, msg, [(b"allow", b"POST")])
+            return
+        refused = await self._receive(scope, receive)
+        if refused is not None:
+            await reply(send, *refused)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": _OK})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _receive(self, scope: Scope, receive: Receive) -> tuple[int, str] | None:
+        """Take one push into its cluster's inbox; the status and message refusing it, or
+        None when it was taken."""
         boxes = self.inboxes()
         if not boxes:
-            return _error(404, "telemetry is not received here: no cluster is configured")
+            return 404, "telemetry is not received here: no cluster is configured"
         raw: list[tuple[bytes, bytes]] = scope["headers"]
         presented = presented_token(raw)
         inbox = next((b for b in boxes.values() if telemetry_access(presented, b.tokens)), None)
@@ -87,9 +82,9 @@ class TelemetryFront:
             configured = tuple(t for b in boxes.values() for t in b.tokens)
             refused = telemetry_denial(configured, self.tokens.access(presented))
             if refused is not None:
-                return _error(*refused)
+                return refused
             if len(boxes) > 1:
-                return _error(
+                return (
                     400,
                     "several clusters are monitored: give each cluster's brokers a "
                     "[clusters.telemetry] token of its own, which names the cluster",
@@ -100,24 +95,24 @@ class TelemetryFront:
         too_big = _too_large_push(inbox) if limit == inbox.max_push_bytes else too_large(limit)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            return _error(413, too_big)
+            return 413, too_big
         chunks: list[bytes] = []
         size, more = 0, True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return _error(400, "the client went away before the push was read")
+                return 400, "the client went away before the push was read"
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return _error(413, too_big)
+                return 413, too_big
             chunks.append(chunk)
             more = message.get("more_body", False)
         try:
             inbox.receive(headers, chunks[0] if len(chunks) == 1 else b"".join(chunks))
         except PushError as e:
-            return _error(400, str(e))
-        return _OK
+            return 400, str(e)
+        return None
 
 
 def _too_large_push(inbox: TelemetryInbox) -> str:

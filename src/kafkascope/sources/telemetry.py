@@ -257,7 +257,7 @@ def _labels(attributes: Iterable[KeyValue]) -> tuple[tuple[str, str], ...]:
         # Kafka's attributes are strings (node_id, topic, partition): read that field
         # first, and ask which one is set only when it is empty.
         text = v.string_value or _attr(v)
-        pairs.append((_LABEL_KEYS.get(key) or _label_key(key), text))
+        pairs.append((_label_key(key), text))
     pairs.sort()
     return tuple(pairs)
 
