@@ -317,12 +317,21 @@ def test_clients_found_by_wildcard_with_real_and_default_ids(
         assert value(c_samples, "jvm_threads") is not None
         pid = producer_ids[0]
 
-        def sent() -> float | None:
+        def sent() -> float:
             r = {x.target: x for x in collector.collect()}[producer.jmx]
-            return value(r.samples, "kafka_producer_records_sent_total", client_id=pid)
+            # Say why there is no value (one CI run timed out with "last: None" and
+            # nothing more): the read's error, or which producer series the read gave.
+            assert r.error is None, f"the producer's read failed: {r.error}"
+            v = value(r.samples, "kafka_producer_records_sent_total", client_id=pid)
+            assert v is not None, (
+                f"no send total for {pid} among {len(r.samples)} samples: "
+                f"{sorted({(s.name, s.labels) for s in r.samples if 'producer' in s.name})[:8]}"
+            )
+            return v
 
-        first = wait_until(sent, 30, "the producer's send total")
-        wait_until(lambda: (v := sent()) is not None and v > first, 30, "sends to increase")
+        # In a list, so that a total of 0.0 (nothing sent yet) counts as read.
+        first = wait_until(lambda: [sent()], 60, "the producer's send total")[0]
+        wait_until(lambda: sent() > first, 60, "sends to increase")
         topics = {
             s.label("topic")
             for s in results[producer.jmx].samples
