@@ -168,8 +168,7 @@ def _kv(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def _metric(name: str, total: bool, points: list[tuple[list[KeyValue], float]]) -> Metric:
-    now = time.time_ns()
+def _metric(name: str, total: bool, points: list[tuple[list[KeyValue], float]], now: int) -> Metric:
     dps = [
         NumberDataPoint(
             attributes=attrs,
@@ -206,35 +205,39 @@ def _request(resource: list[KeyValue], scope: str, metrics: list[Metric]) -> byt
     return req.SerializeToString()
 
 
-def java_consumer_push() -> bytes:
-    """One push of a Java consumer (see the module docstring)."""
+def java_consumer_push(variant: int = 0) -> bytes:
+    """One push of a Java consumer (see the module docstring); ``variant`` changes every
+    number and timestamp, as a client's next push does, and nothing else."""
     metrics: list[Metric] = []
-    value = iter(float(i) * 1.37 for i in range(1, 10_000))
+    now = time.time_ns() + variant * 10_000_000_000
+    value = iter(float(i) * 1.37 + variant * 0.731 for i in range(1, 10_000))
     for group, names in JAVA_CONSUMER.items():
         for n in names:
-            metrics.append(_metric(_otlp_name(group, n), n.endswith("-total"), [([], next(value))]))
+            point: list[tuple[list[KeyValue], float]] = [([], next(value))]
+            metrics.append(_metric(_otlp_name(group, n), n.endswith("-total"), point, now))
     for n in _NET:
         points = [([_kv("node_id", node)], next(value)) for node in JAVA_NODES]
         metrics.append(
-            _metric(_otlp_name("consumer-node-metrics", n), n.endswith("-total"), points)
+            _metric(_otlp_name("consumer-node-metrics", n), n.endswith("-total"), points, now)
         )
     topic = [_kv("topic", "orders")]
     for n in JAVA_TOPIC:
         name = _otlp_name("consumer-fetch-manager-metrics", n)
-        metrics.append(_metric(name, n.endswith("-total"), [(topic, next(value))]))
+        metrics.append(_metric(name, n.endswith("-total"), [(topic, next(value))], now))
     for n in JAVA_PARTITION:
         points = [([*topic, _kv("partition", str(p))], next(value)) for p in range(PARTITIONS)]
-        metrics.append(_metric(_otlp_name("consumer-fetch-manager-metrics", n), False, points))
+        name = _otlp_name("consumer-fetch-manager-metrics", n)
+        metrics.append(_metric(name, False, points, now))
     resource = [_kv("client_rack", ""), _kv("group_id", "orders-app")]
     return _request(resource, "org.apache.kafka", metrics)
 
 
-def java_catalog_push() -> bytes:
+def java_catalog_push(variant: int = 0) -> bytes:
     """The Java consumer's push under ``metrics = ["catalog"]``: only the metrics whose
     names start with one the subscription lists (the broker matches by prefix)."""
     wanted = subscription_metrics([CATALOG_METRICS])
     req = ExportMetricsServiceRequest()
-    req.ParseFromString(java_consumer_push())
+    req.ParseFromString(java_consumer_push(variant))
     for rm in req.resource_metrics:
         for sm in rm.scope_metrics:
             kept = [m for m in sm.metrics if m.name.startswith(wanted)]
@@ -243,21 +246,25 @@ def java_catalog_push() -> bytes:
     return req.SerializeToString()
 
 
-def librdkafka_consumer_push() -> bytes:
-    """One push of a librdkafka (confluent-kafka-python) consumer."""
+def librdkafka_consumer_push(variant: int = 0) -> bytes:
+    """One push of a librdkafka (confluent-kafka-python) consumer (``variant``: as above)."""
     metrics: list[Metric] = []
-    value = iter(float(i) * 2.11 for i in range(1, 1000))
+    now = time.time_ns() + variant * 10_000_000_000
+    value = iter(float(i) * 2.11 + variant * 0.517 for i in range(1, 1000))
     for name, kind, per_node in LIBRDKAFKA_CONSUMER:
         nodes = JAVA_NODES[:3] if per_node else (None,)
         points = [([_kv("node_id", n)] if n else [], next(value)) for n in nodes]
-        metrics.append(_metric(f"org.apache.kafka.consumer.{name}", kind == "sum", points))
+        metrics.append(_metric(f"org.apache.kafka.consumer.{name}", kind == "sum", points, now))
     resource = [_kv("client_rack", ""), _kv("group_id", "orders-app")]
     return _request(resource, "librdkafka", metrics)
 
 
+#: Each payload in this many variants: the same metrics, other numbers and timestamps. A
+#: client's successive pushes are successive variants, as a real client's differ.
+VARIANTS = 16
 # Client instance ids differ per payload kind (the first 8 hex digits).
 TAGS = {"java": 1, "librdkafka": 2, "java_catalog": 3}
-PAYLOADS: dict[str, Callable[[], bytes]] = {
+PAYLOADS: dict[str, Callable[[int], bytes]] = {
     "java_catalog": java_catalog_push,
     "java": java_consumer_push,
     "librdkafka": librdkafka_consumer_push,
@@ -305,11 +312,13 @@ def points_of(body: bytes) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def inprocess(kind: str, body: bytes, clients: int, reps: int) -> dict[str, Any]:
-    """CPU per push (process time, on core 0) of parse, decode_push, inbox.receive."""
+def inprocess(kind: str, bodies: list[bytes], clients: int, reps: int) -> dict[str, Any]:
+    """CPU per push (process time, on core 0) of parse, decode_push, inbox.receive; push
+    ``i`` is client ``i % clients`` with the numbers of variant ``i // clients``."""
     from google.protobuf.internal import api_implementation
 
-    from kafkascope.sources.telemetry import TelemetryInbox, decode_push, push_meta
+    from kafkascope.sources.telemetry import decode_push, push_meta
+    from kafkascope.sources.telemetry_inbox import TelemetryInbox
 
     os.sched_setaffinity(0, {0})
     inbox = TelemetryInbox("bench", tokens=[TOKEN])
@@ -324,10 +333,13 @@ def inprocess(kind: str, body: bytes, clients: int, reps: int) -> dict[str, Any]
             step(i)
         return 1e6 * (time.process_time() - t0) / reps
 
-    parse_us = per_push(lambda i: ExportMetricsServiceRequest().ParseFromString(body))
-    decode_us = per_push(lambda i: decode_push(body, meta, inbox.names))
-    receive_us = per_push(lambda i: inbox.receive(headers[i % clients], body))
-    decoded = decode_push(body, meta, inbox.names)
+    def body(i: int) -> bytes:
+        return bodies[(i // clients) % len(bodies)]
+
+    parse_us = per_push(lambda i: ExportMetricsServiceRequest().ParseFromString(body(i)))
+    decode_us = per_push(lambda i: decode_push(body(i), meta, inbox.names))
+    receive_us = per_push(lambda i: inbox.receive(headers[i % clients], body(i)))
+    decoded = decode_push(bodies[0], meta, inbox.names)
     return {
         "protobuf_backend": api_implementation.Type(),
         "reps": reps,
@@ -335,6 +347,7 @@ def inprocess(kind: str, body: bytes, clients: int, reps: int) -> dict[str, Any]
         "decode_push_us": round(decode_us, 1),
         "inbox_receive_us": round(receive_us, 1),
         "inbox_receive_pushes_per_cpu_second": round(1e6 / receive_us),
+        "read_by_layout": round(inbox.by_layout / inbox.received, 3),
         "mapped_values": len(decoded.values),
         "unmapped_points": decoded.unmapped,
     }
@@ -345,15 +358,19 @@ def inprocess(kind: str, body: bytes, clients: int, reps: int) -> dict[str, Any]
 # ---------------------------------------------------------------------------------------
 
 WRK_LUA = """
-local body, kind, tag, n, i
+local bodies, variants, kind, tag, n, i
 function init(args)
-  local f = io.open(args[1], "rb"); body = f:read("*a"); f:close()
+  variants = tonumber(args[7]); bodies = {}
+  for v = 0, variants - 1 do
+    local f = io.open(args[1] .. "." .. v .. ".bin", "rb"); bodies[v] = f:read("*a"); f:close()
+  end
   kind = args[2]; tag = tonumber(args[3]); n = tonumber(args[4]); i = 0
   software = args[5]; version = args[6]
 end
 function request()
   i = i + 1
   local c = i % n
+  local body = bodies[math.floor(i / n) % variants]  -- each client's next push: new numbers
   return wrk.format("POST", "/v1/metrics", {
     ["Content-Type"] = "application/x-protobuf",
     ["Authorization"] = "Bearer @TOKEN@",
@@ -505,11 +522,12 @@ def server(which: str, work: Path, bootstrap: str) -> Iterator[tuple[str, int]]:
 
 
 def wrk(url: str, lua: Path, body: Path, kind: str, clients: int, seconds: float) -> dict[str, Any]:
+    """wrk's figures for pushes of ``kind`` (bodies ``<body>.<variant>.bin``)."""
     tag = TAGS[kind]
     software, version = SOFTWARE[kind]
     cmd = ["taskset", "-c", "1", "wrk", "-t", "1", "-c", str(CONNECTIONS)]
     cmd += ["-d", f"{seconds:g}s", "--latency", "-s", str(lua), url, "--"]
-    cmd += [str(body), kind, str(tag), str(clients), software, version]
+    cmd += [str(body), kind, str(tag), str(clients), software, version, str(VARIANTS)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
     if m is None:
@@ -528,13 +546,16 @@ def wrk(url: str, lua: Path, body: Path, kind: str, clients: int, seconds: float
     }
 
 
-def http_part(args: argparse.Namespace, bodies: dict[str, bytes], work: Path) -> dict[str, Any]:
+def http_part(
+    args: argparse.Namespace, bodies: dict[str, list[bytes]], work: Path
+) -> dict[str, Any]:
     lua = work / "push.lua"
     lua.write_text(WRK_LUA)
     files = {}
-    for kind, body in bodies.items():
-        files[kind] = work / f"{kind}.bin"
-        files[kind].write_bytes(body)
+    for kind, variants in bodies.items():
+        files[kind] = work / kind  # the script reads <kind>.<variant>.bin
+        for v, body in enumerate(variants):
+            (work / f"{kind}.{v}.bin").write_bytes(body)
     rounds: list[dict[str, Any]] = []
     idle: dict[str, float] = {}
     for r in range(args.rounds):
@@ -607,11 +628,13 @@ def main() -> None:
     if args.peer:
         serve_peer(args.peer, args.port)
         return
-    bodies = {k: make() for k, make in PAYLOADS.items()}
+    bodies = {k: [make(v) for v in range(VARIANTS)] for k, make in PAYLOADS.items()}
     if args.dump:
         args.dump.mkdir(parents=True, exist_ok=True)
-        for k, b in bodies.items():
-            (args.dump / f"{k}.bin").write_bytes(b)
+        for k, variants in bodies.items():
+            (args.dump / f"{k}.bin").write_bytes(variants[0])
+            for v, b in enumerate(variants):
+                (args.dump / f"{k}.{v}.bin").write_bytes(b)
         return
     parts = set(args.part.split(","))
     if unknown := parts - {"inprocess", "http"}:
@@ -622,7 +645,10 @@ def main() -> None:
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg(),
-        "payloads": {k: {"bytes": len(b), "points": points_of(b)} for k, b in bodies.items()},
+        "payloads": {
+            k: {"bytes": len(b[0]), "points": points_of(b[0]), "variants": len(b)}
+            for k, b in bodies.items()
+        },
         "clients_per_kind": args.clients,
     }
     if "inprocess" in parts:

@@ -53,6 +53,37 @@ def test_rollups_average_per_minute_and_are_used_for_old_ranges(hist: History) -
     assert s.points == [(base - 40, 1.5)]
 
 
+def test_rollups_of_separate_writes_add_up_as_one(hist: History) -> None:
+    # SQLite aggregates each write's new raw rows into the rollups (GROUP BY series and
+    # bucket, then upsert). Three writes into one minute must give exactly the row one
+    # write of the same points gives: min 1, max 9, sum 1+9+4+2 = 16, count 4. The point at
+    # 59.9 s belongs to the minute that starts at 0 s and the one at 60.0 s to the next:
+    # buckets are floor(ts / 60) * 60, not rounded.
+    minute = 1_800_000_000.0 - 1_800_000_000.0 % 600  # a 10-minute (and minute) boundary
+    hist.append([Point("m", L1, minute + 1, 1.0), Point("m", L1, minute + 2, 9.0)])
+    hist.append([Point("m", L1, minute + 30.5, 4.0)])
+    hist.append([Point("m", L1, minute + 59.9, 2.0), Point("m", L1, minute + 60.0, 5.0)])
+    hist.append([Point("m", L2, minute + 3, 7.0)])  # another series: a row of its own
+
+    def rows(table: str) -> list[tuple[object, ...]]:
+        return hist.db.read(
+            lambda c: c.execute(
+                f"SELECT s.labels, r.ts, r.min, r.max, r.sum, r.count FROM {table} r "
+                "JOIN series s ON s.id = r.series_id ORDER BY s.labels, r.ts"
+            ).fetchall()
+        )
+
+    b1, b2 = '[["broker","1"],["cluster","c"]]', '[["broker","2"],["cluster","c"]]'
+    m = int(minute)
+    assert rows("samples_1m") == [
+        (b1, m, 1.0, 9.0, 16.0, 4),
+        (b1, m + 60, 5.0, 5.0, 5.0, 1),
+        (b2, m, 7.0, 7.0, 7.0, 1),
+    ]
+    # The 10-minute bucket holds all five points of series 1.
+    assert rows("samples_10m") == [(b1, m, 1.0, 9.0, 21.0, 5), (b2, m, 7.0, 7.0, 7.0, 1)]
+
+
 def test_step_buckets_raw_points(hist: History) -> None:
     hist.append([Point("m", L1, NOW - 30 + i, float(i)) for i in range(20)])
     [s] = hist.query("m", None, NOW - 60, NOW, 10, NOW)

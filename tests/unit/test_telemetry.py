@@ -27,12 +27,13 @@ from kafkascope.model import Liveness, MetricKind
 from kafkascope.sources.telemetry import (
     PushError,
     PushMeta,
-    TelemetryInbox,
     decode_push,
     otlp_name,
     otlp_names,
     push_meta,
 )
+from kafkascope.sources.telemetry_inbox import TelemetryInbox
+from kafkascope.sources.telemetry_layout import layout_of
 
 NAMES = otlp_names()
 NOW = 1_800_000_000.0
@@ -276,6 +277,94 @@ def test_inbox_is_bounded() -> None:
     for i in range(3):
         inbox.record(decode_push(body(), PushMeta(f"id{i}", "x"), NAMES), NOW + i)
     assert sorted(c.meta.client_instance_id for c in inbox.clients(NOW + 3)) == ["id1", "id2"]
+
+
+LAG = "org.apache.kafka.consumer.fetch.manager.records.lag"
+POLL_AGO = "org.apache.kafka.consumer.last.poll.seconds.ago"
+SENT = "org.apache.kafka.producer.record.send.total"
+
+
+def shaped(lag0: float, lag1: float, ago: float, sent: int, *, partition: str = "1") -> bytes:
+    """A push of one structure with chosen numbers; timestamps differ per call as a
+    client's do."""
+    ps = [point(lag0, topic="t", partition="0"), point(lag1, topic="t", partition=partition)]
+    for p in ps:
+        p.time_unix_nano = int(NOW * 1e9) + int(lag0 * 1000)
+    return body(
+        gauge(LAG, *ps),
+        gauge(POLL_AGO, point(ago)),
+        gauge("org.apache.kafka.consumer.not.in.the.catalog", point(1.5)),
+        total(SENT, point(sent), delta=True),
+    )
+
+
+LEARNT = shaped(3.0, 4.0, 0.5, 10)
+
+
+@pytest.mark.parametrize(
+    ("push", "same_layout"),
+    [
+        # Only the numbers differ: the layout reads the push.
+        (shaped(7.0, 0.0, 12.25, 99), True),
+        # A NaN gauge: the same bytes around it; the value is left out, as decode does.
+        (shaped(7.0, float("nan"), 1.0, 5), True),
+        # A label value changed, same length ("1" -> "2"): the bytes around differ.
+        (shaped(7.0, 0.0, 1.0, 5, partition="2"), False),
+        # A label value of another length: the push's length differs.
+        (shaped(7.0, 0.0, 1.0, 5, partition="10"), False),
+        # The int counter sent as a double: another field, other bytes around it.
+        (
+            body(
+                gauge(
+                    LAG, point(1.0, topic="t", partition="0"), point(2.0, topic="t", partition="1")
+                ),
+                gauge(POLL_AGO, point(0.5)),
+                gauge("org.apache.kafka.consumer.not.in.the.catalog", point(1.5)),
+                total(SENT, point(10.0), delta=True),
+            ),
+            False,
+        ),
+        # A metric more: the push is longer.
+        (body(gauge(POLL_AGO, point(0.5)), gauge(POLL_AGO, point(0.5))), False),
+    ],
+)
+def test_a_layout_reads_exactly_what_decoding_gives(push: bytes, same_layout: bool) -> None:
+    """A layout is a shortcut: wherever it answers, its answer must be decode_push's, and
+    it must refuse every push whose structure is not the learnt one."""
+    layout = layout_of(LEARNT, NAMES)
+    assert layout is not None
+    read = layout.read(push)
+    if same_layout:
+        decoded = decode_push(push, META, NAMES)
+        assert read == decoded.values
+        assert (layout.role, layout.unmapped) == (decoded.role, decoded.unmapped)
+    else:
+        assert read is None
+
+
+def test_the_inbox_reads_by_layout_and_adds_up_like_decoding() -> None:
+    """Two inboxes, one given the pushes as received (layouts learnt and used), one given
+    them decoded: the same samples, counters summed across the shortcut and the decode."""
+    headers = {
+        "X-Kafkascope-Client-Instance-Id": META.client_instance_id,
+        "X-Kafkascope-Client-Id": META.client_id,
+    }
+    pushes = [
+        LEARNT,
+        shaped(1.0, 2.0, 0.25, 7),  # read by the layout
+        shaped(1.0, 2.0, 0.25, 4, partition="3"),  # decoded: a new layout
+        shaped(5.0, 6.0, 0.75, 1, partition="3"),  # read by the new one
+    ]
+    clock = iter(NOW + i for i in range(10))
+    fast, slow = TelemetryInbox("c", clock=lambda: next(clock)), TelemetryInbox("c")
+    for n, push in enumerate(pushes):
+        fast.receive(headers, push)
+        slow.record(decode_push(push, push_meta(headers), NAMES), NOW + n)
+    [a], [b] = fast.clients(NOW + 5), slow.clients(NOW + 5)
+    assert sorted(a.samples, key=repr) == sorted(b.samples, key=repr)
+    sent = [s.value for s in a.samples if s.name == "kafka_producer_records_sent_total"]
+    assert sent == [10 + 7 + 4 + 1]
+    assert (fast.by_layout, fast.received) == (2, 4)  # pushes 2 and 4 took the shortcut
 
 
 TH = Thresholds()

@@ -11,7 +11,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from kafkascope.api.telemetry import TelemetryFront
-from kafkascope.sources.telemetry import TelemetryInbox
+from kafkascope.sources.telemetry_inbox import TelemetryInbox
 
 TOKEN = "push-token"
 PUSH = {

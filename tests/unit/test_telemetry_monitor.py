@@ -25,7 +25,7 @@ from kafkascope.sources.kafka.values import (
     GroupType,
     TopicInfo,
 )
-from kafkascope.sources.telemetry import TelemetryInbox
+from kafkascope.sources.telemetry_inbox import TelemetryInbox
 from kafkascope.store.clients import ClientStore
 from kafkascope.store.db import Database
 

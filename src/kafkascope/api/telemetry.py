@@ -33,7 +33,8 @@ from kafkascope.api.guard import (
     telemetry_denial,
     too_large,
 )
-from kafkascope.sources.telemetry import PushError, TelemetryInbox
+from kafkascope.sources.telemetry import PushError
+from kafkascope.sources.telemetry_inbox import TelemetryInbox
 
 PROTOBUF = b"application/x-protobuf"
 _OK = [(b"content-type", PROTOBUF), (b"content-length", b"0")]

@@ -83,7 +83,8 @@ from kafkascope.sources.jmx.collector import (
 from kafkascope.sources.jmx.connection import JmxEndpoint
 from kafkascope.sources.kafka.rdkafka import PEEK_GROUP
 from kafkascope.sources.kafka.values import GroupDescription, GroupListing, TopicInfo
-from kafkascope.sources.telemetry import TARGET_PREFIX, PushedClient, TelemetryInbox
+from kafkascope.sources.telemetry import TARGET_PREFIX
+from kafkascope.sources.telemetry_inbox import PushedClient, TelemetryInbox
 from kafkascope.store.clients import ClientRecord, ClientStore
 
 __all__ = [

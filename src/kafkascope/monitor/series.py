@@ -19,14 +19,14 @@ that reads its report. Both surfaces pick it up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kafkascope.model import LIVENESS_CODE, Labels, Sample, Status
 from kafkascope.monitor.brokers import BrokerReport
 from kafkascope.monitor.clients import ClientReport
 from kafkascope.monitor.lag import LagReport
 from kafkascope.monitor.live import ClusterLive
-from kafkascope.sources.jmx.catalog import in_base_units
+from kafkascope.sources.jmx.catalog import base_value
 from kafkascope.store.history import Point
 
 
@@ -440,11 +440,16 @@ def catalog_samples(live: ClusterLive) -> Iterator[Sample]:
 
 def _labelled(s: Sample, extra: Mapping[str, str]) -> Sample:
     """``s`` in base units (seconds, not JMX's ms), with the ``extra`` labels it does not
-    already have (empty ones left out)."""
-    s = in_base_units(s)
+    already have (empty ones left out). Built in one step, not with ``in_base_units`` and
+    ``dataclasses.replace``: a client poll relabels one sample per client metric (74,000
+    for 2,000 telemetry clients, bench/telemetry), and ``replace`` costs 4x a constructor."""
+    value, unit = base_value(s.value, s.unit)
     have = {k for k, _ in s.labels}
-    add = [(k, v) for k, v in extra.items() if k not in have and v]
-    return replace(s, labels=tuple(sorted((*s.labels, *add)))) if add else s
+    add = [(k, v) for k, v in extra.items() if v and k not in have]
+    if unit == s.unit and not add:
+        return s
+    labels = tuple(sorted((*s.labels, *add))) if add else s.labels
+    return Sample(s.name, value, labels, s.target, s.timestamp, s.kind, unit)
 
 
 def sample_points(samples: Iterable[Sample]) -> list[Point]:

@@ -24,7 +24,8 @@ from kafkascope.sources.jmx.collector import Backoff, JmxCollector
 from kafkascope.sources.jmx.connection import JmxEndpoint, JmxTls
 from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
 from kafkascope.sources.kafka.worker import IsolatedAdmin
-from kafkascope.sources.telemetry import TelemetryInbox, subscription_metrics
+from kafkascope.sources.telemetry import subscription_metrics
+from kafkascope.sources.telemetry_inbox import TelemetryInbox
 from kafkascope.store.clients import ClientStore
 from kafkascope.store.db import Database
 

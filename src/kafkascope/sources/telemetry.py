@@ -15,18 +15,16 @@ catalog itself (:func:`otlp_names`) and a metric added there is understood here 
 librdkafka pushes KIP-714's standard subset under the same names
 (``org.apache.kafka.consumer.coordinator.assigned.partitions``, ...).
 
-:class:`TelemetryInbox` keeps the latest state of every client that pushed, per cluster:
-written by the HTTP receiver's threads, read by the client monitor at each poll.
+:mod:`kafkascope.sources.telemetry_inbox` keeps every client's latest state;
+:mod:`kafkascope.sources.telemetry_layout` reads a client's next push without decoding it.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
@@ -37,7 +35,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from kafkascope.errors import KafkascopeError
-from kafkascope.model import MetricKind, Sample, labels_of
+from kafkascope.model import MetricKind
 from kafkascope.sources.jmx.catalog import Catalog, default_catalog
 
 __all__ = [
@@ -46,11 +44,11 @@ __all__ = [
     "OtlpName",
     "PushError",
     "PushMeta",
-    "PushedClient",
-    "TelemetryInbox",
+    "PushedValue",
     "decode_push",
     "otlp_name",
     "otlp_names",
+    "point_labels",
     "push_meta",
     "subscription_metrics",
     "telemetry_target",
@@ -60,11 +58,6 @@ HEADER_PREFIX = "x-kafkascope-"
 DOMAIN = "org.apache.kafka"
 #: The target a telemetry-only client is known by (no JMX endpoint): its instance id.
 TARGET_PREFIX = "telemetry:"
-#: Clients kept per cluster; past it the one that pushed longest ago is dropped.
-MAX_CLIENTS = 50_000
-#: A client that has not pushed for this long leaves the inbox (the monitor's store still
-#: knows it, and reads it DEAD or departed from there).
-EXPIRE_AFTER = 3600.0
 
 
 class PushError(KafkascopeError):
@@ -225,8 +218,8 @@ class DecodedPush:
     unmapped: int  # metrics whose names the catalog does not know (not read)
 
 
-_CONSUMER, _PRODUCER = DOMAIN + ".consumer.", DOMAIN + ".producer."
-_DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+CONSUMER_PREFIX, PRODUCER_PREFIX = DOMAIN + ".consumer.", DOMAIN + ".producer."
+DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 _CLIENT_ID_KEYS = frozenset(("client_id", "client-id"))
 _LABEL_KEYS: dict[str, str] = {}
 
@@ -247,7 +240,7 @@ def _attr(v: AnyValue) -> str:
     return "" if kind is None else str(getattr(v, kind))
 
 
-def _labels(attributes: Iterable[KeyValue]) -> tuple[tuple[str, str], ...]:
+def point_labels(attributes: Iterable[KeyValue]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for a in attributes:
         key = a.key
@@ -282,9 +275,9 @@ def decode_push(body: bytes, meta: PushMeta, names: Mapping[str, OtlpName]) -> D
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
                 name = metric.name
-                if name.startswith(_CONSUMER):
+                if name.startswith(CONSUMER_PREFIX):
                     consumer += 1
-                elif name.startswith(_PRODUCER):
+                elif name.startswith(PRODUCER_PREFIX):
                     producer += 1
                 spec = names.get(name)
                 if spec is None:
@@ -295,7 +288,7 @@ def decode_push(body: bytes, meta: PushMeta, names: Mapping[str, OtlpName]) -> D
                     points, delta = metric.gauge.data_points, False
                 elif which == "sum":
                     total = metric.sum
-                    points, delta = total.data_points, total.aggregation_temporality == _DELTA
+                    points, delta = total.data_points, total.aggregation_temporality == DELTA
                 else:
                     continue  # histograms and summaries: the catalog reads none
                 for p in points:
@@ -309,152 +302,9 @@ def decode_push(body: bytes, meta: PushMeta, names: Mapping[str, OtlpName]) -> D
                     else:
                         continue
                     attributes = p.attributes
-                    labels = _labels(attributes) if attributes else ()
+                    labels = point_labels(attributes) if attributes else ()
                     values.append(PushedValue(spec, labels, raw, delta))
     role = None
     if consumer or producer:
         role = "consumer" if consumer >= producer else "producer"
     return DecodedPush(meta, tuple(values), role, unmapped)
-
-
-# ---------------------------------------------------------------------------------------
-# The inbox
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PushedClient:
-    """One client as its pushes describe it, at the last push. ``samples`` are the catalog
-    samples of its last values (counters pushed as deltas already summed up);
-    ``interval`` is the push interval in seconds (the broker's, else the one configured)."""
-
-    meta: PushMeta
-    role: str
-    first_push: float
-    last_push: float
-    interval: float
-    pushes: int
-    samples: tuple[Sample, ...]
-
-    @property
-    def target(self) -> str:
-        return telemetry_target(self.meta.client_instance_id)
-
-    @property
-    def terminating(self) -> bool:
-        return self.meta.terminating
-
-
-@dataclass
-class _Client:
-    meta: PushMeta
-    role: str
-    first_push: float
-    last_push: float
-    interval: float
-    pushes: int = 0
-    # (catalog name, labels) -> (spec, value, time of the push that set it)
-    values: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[OtlpName, float, float]] = field(
-        default_factory=dict
-    )
-    samples: tuple[Sample, ...] | None = None  # built from values when asked, until a push
-
-
-class TelemetryInbox:
-    """Every client that pushed to one cluster's brokers, latest state only. Thread-safe:
-    the receiver calls :meth:`record` from request threads, the monitor :meth:`clients`.
-    ``interval`` stands in for the push interval when a push does not carry it; ``tokens``
-    are the bearer tokens that name this cluster's pushes, ``max_push_bytes`` the largest
-    push the receiver takes for it."""
-
-    def __init__(
-        self,
-        cluster: str,
-        interval: float = 10.0,
-        *,
-        tokens: Sequence[str] = (),
-        max_push_bytes: int = 1 << 20,
-        clock: Callable[[], float] = time.time,
-        max_clients: int = MAX_CLIENTS,
-        expire_after: float = EXPIRE_AFTER,
-    ) -> None:
-        self.cluster = cluster
-        self.interval = interval
-        self.tokens = tuple(t.encode("utf-8") for t in tokens)
-        self.max_push_bytes = max_push_bytes
-        self.clock = clock
-        self.max_clients = max_clients
-        self.expire_after = expire_after
-        self.names = otlp_names()
-        self.received = 0
-        self.unmapped = 0
-        self._clients: dict[str, _Client] = {}
-        self._lock = threading.Lock()
-
-    def receive(self, headers: Mapping[str, str], body: bytes) -> None:
-        """One push as the receiver got it: decoded, then recorded now."""
-        self.record(decode_push(body, push_meta(headers), self.names), self.clock())
-
-    def record(self, push: DecodedPush, now: float) -> None:
-        """Fold one push into its client's state. Samples are built when the monitor asks
-        (:meth:`clients`), not here: a client pushes about once per poll, and the push is
-        on the receiver's budget."""
-        meta = push.meta
-        with self._lock:
-            self.received += 1
-            self.unmapped += push.unmapped
-            c = self._clients.get(meta.client_instance_id)
-            interval = meta.push_interval or (c.interval if c else self.interval)
-            if c is None:
-                if len(self._clients) >= self.max_clients:
-                    self._drop_oldest()
-                role = push.role or "unknown"
-                c = _Client(meta, role, now, now, interval)
-                self._clients[meta.client_instance_id] = c
-            c.meta, c.last_push, c.interval, c.samples = meta, now, interval, None
-            if c.role == "unknown" and push.role is not None:
-                c.role = push.role
-            c.pushes += 1
-            values = c.values
-            for spec, labels, value, delta in push.values:
-                key = (spec.name, labels)
-                if delta:
-                    old = values.get(key)
-                    if old is not None:
-                        value += old[1]
-                values[key] = (spec, value, now)
-
-    def clients(self, now: float) -> list[PushedClient]:
-        """Every client's latest state; those silent past ``expire_after`` are dropped."""
-        with self._lock:
-            for iid in [
-                i for i, c in self._clients.items() if now - c.last_push > self.expire_after
-            ]:
-                del self._clients[iid]
-            return [_frozen(c) for c in self._clients.values()]
-
-    def _drop_oldest(self) -> None:
-        oldest = min(self._clients, key=lambda i: self._clients[i].last_push)
-        del self._clients[oldest]
-
-
-def _frozen(c: _Client) -> PushedClient:
-    if c.samples is None:
-        target, client_id = telemetry_target(c.meta.client_instance_id), c.meta.client_id
-        c.samples = tuple(
-            Sample(
-                spec.name,
-                value,
-                labels_of(dict(labels) | {"client_id": client_id}),
-                target,
-                at,
-                spec.kind,
-                spec.unit,
-            )
-            for (_, labels), (spec, value, at) in c.values.items()
-        )
-    return PushedClient(c.meta, c.role, c.first_push, c.last_push, c.interval, c.pushes, c.samples)
-
-
-def samples_of(clients: Iterable[PushedClient]) -> tuple[Sample, ...]:
-    return tuple(s for c in clients for s in c.samples)

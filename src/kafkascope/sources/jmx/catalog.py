@@ -255,11 +255,15 @@ def in_base_units(s: Sample) -> Sample:
     and user rules show. Samples are read in JMX's units (a client's
     ``time-between-poll-max`` in ms, as the liveness rules expect); this is the one place
     they are converted."""
-    conv = BASE_UNITS.get(s.unit)
-    if conv is None:
-        return s
-    unit, factor = conv
-    return replace(s, value=s.value * factor, unit=unit)
+    value, unit = base_value(s.value, s.unit)
+    return s if unit == s.unit else replace(s, value=value, unit=unit)
+
+
+def base_value(value: float, unit: str) -> tuple[float, str]:
+    """``value`` read in ``unit``, in its base unit: (value, unit) unchanged when the unit
+    is one already."""
+    conv = BASE_UNITS.get(unit)
+    return (value, unit) if conv is None else (value * conv[1], conv[0])
 
 
 def as_number(raw: object) -> float | None:
