@@ -171,3 +171,26 @@ def test_an_alive_client_gets_two_intervals_to_push_after_a_restart(tmp_path: Pa
     assert (row.liveness, row.source, row.member_id) == (Liveness.DEAD, "telemetry", "m-1")
     m2.close()
     db.close()
+
+
+def test_a_push_goes_to_history_once(tmp_path: Path) -> None:
+    """Polls come every 5 s and pushes every 10 s by default: a poll with no push since the
+    last one reports the client's latest values (for /metrics and rules) but marks its
+    target repeated, so history does not store the same push twice (a duplicate point
+    would also count twice in the 1-minute rollup's average)."""
+    clock = FakeClock()
+    db = Database(tmp_path / "k.db")
+    inbox = TelemetryInbox("c", clock=clock.now)
+    m = monitor(clock, db, inbox)
+    target = f"telemetry:{INSTANCE}"
+    push(inbox)
+    first = m.poll()
+    assert target not in first.repeated and any(s.target == target for s in first.samples)
+    clock.advance(1.0)
+    again = m.poll()  # no push in between
+    assert target in again.repeated and any(s.target == target for s in again.samples)
+    push(inbox)
+    clock.advance(1.0)
+    assert target not in m.poll().repeated  # a new push: new values for history
+    m.close()
+    db.close()

@@ -254,6 +254,9 @@ class ClientReport:
     #: This poll's catalog samples from every client JVM that answered (for /metrics,
     #: counter rules such as producer errors, and user rules).
     samples: tuple[Sample, ...] = ()
+    #: Telemetry targets whose latest push an earlier report already carried: their
+    #: samples are in ``samples`` (the latest values) but history has them already.
+    repeated: frozenset[str] = frozenset()
 
     @functools.cached_property
     def by_member(self) -> dict[str, ClientVerdictRow]:
@@ -474,6 +477,8 @@ class ClientMonitor:
         self.telemetry = telemetry
         self._started_at = self.clock.now()
         self._pushed: dict[ClientKey, PushedClient] = {}  # by row key, this poll
+        self._folded: dict[str, int] = {}  # telemetry target -> pushes folded into memory
+        self._repeated: set[str] = set()  # targets with no push since the last poll
         #: Every JMX client ever judged (restored from the store at start), by key; the
         #: lock guards it against :meth:`forget`, called from the API's threads.
         self._known: dict[ClientKey, ClientRecord] = {}
@@ -538,7 +543,9 @@ class ClientMonitor:
         rows.sort(key=lambda r: (r.kind, r.group or "", r.client_id, r.target or ""))
         samples = tuple(s for r in results if r.ok for s in r.samples)
         samples += tuple(s for c in self._pushed.values() for s in c.samples)
-        return ClientReport(self.cluster, now, rows, groups, silent, errors, samples)
+        return ClientReport(
+            self.cluster, now, rows, groups, silent, errors, samples, frozenset(self._repeated)
+        )
 
     def close(self) -> None:
         """Stop the offset-reading thread, then release the collector and admin this
@@ -870,6 +877,8 @@ class ClientMonitor:
         as it reads more. The others are judged from their pushes."""
         pushed = self.telemetry.clients(now) if self.telemetry is not None else []
         self._pushed = {}
+        folded, self._folded = self._folded, {}
+        self._repeated = set()
         by_jmx = {(o.client_id, o.kind, o.host): k for k, o in observations.items()}
         out = dict(observations)
         for c in pushed:
@@ -880,8 +889,14 @@ class ClientMonitor:
                 continue
             key: ClientKey = (c.target, c.role, c.meta.client_id)
             mem = self._clients.setdefault(key, _ClientMemory())
-            by_client = self._samples_by_client({c.target: list(c.samples)})
-            self._remember(mem, by_client.get(key, []), now)
+            if folded.get(c.target) == c.pushes:
+                # No push since the last poll: its values are in memory (folding them again
+                # would count one reading twice) and in history.
+                self._repeated.add(c.target)
+            else:
+                by_client = self._samples_by_client({c.target: list(c.samples)})
+                self._remember(mem, by_client.get(key, []), now)
+            self._folded[c.target] = c.pushes
             self._pushed[key] = c
             out[key] = ClientObservation(
                 target=c.target,

@@ -420,11 +420,16 @@ def broker_samples(cluster: str, r: BrokerReport) -> Iterator[Sample]:
         )
 
 
-def client_samples(cluster: str, r: ClientReport) -> Iterator[Sample]:
+def client_samples(
+    cluster: str, r: ClientReport, skip: frozenset[str] = frozenset()
+) -> Iterator[Sample]:
     """A client report's catalog samples, labelled ``cluster``, ``target`` and, on a
-    consumer's, ``group`` (from its membership), so a rule can select a group's consumers."""
+    consumer's, ``group`` (from its membership), so a rule can select a group's consumers.
+    Those of targets in ``skip`` are left out."""
     group = {(row.target, row.client_id): row.group for row in r.clients if row.group}
     for s in r.samples:
+        if skip and s.target in skip:
+            continue
         g = group.get((s.target, s.label("client_id") or ""), "") or ""
         yield _labelled(s, {"cluster": cluster, "target": s.target, "group": g})
 

@@ -297,7 +297,8 @@ class Service:
             polled = self._lag_polled.get(cl.name)
             if polled is not None:
                 cl.lag = polled.with_members(r)
-        samples = client_samples(cl.name, r)
+        # A pushed value goes to history once, with its push's time, not at every poll.
+        samples = client_samples(cl.name, r, skip=r.repeated)
         self.history.append([*sample_points(samples), *client_points(cl.name, r)])
 
     def _keep_subscription(self, p: ClusterParts) -> None:
