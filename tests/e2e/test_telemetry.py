@@ -7,6 +7,7 @@ the brokers' kafkascope plugin forwards them to a real ``kafkascope serve``, and
 - the same for a confluent-kafka producer
 - a clean ``close()`` → DEPARTED, with no ``client_dead`` alert
 - a Java consumer read over JMX that pushes too is listed once (``jmx+telemetry``)
+- real pushes of one client are read by its layout with exactly the decoder's values
 
 The tests' own subscription (matching only their client ids) pushes every 2 s. Uses the
 session sandbox when it loads the plugin (``sandbox up`` does by default), otherwise a
@@ -15,18 +16,23 @@ one-broker sandbox of its own.
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from kafkascope.sandbox import cluster, probe, procs, telemetry
 from kafkascope.sandbox.state import Proc, SandboxState
 from kafkascope.sandbox.workload import ClientSpec
 from kafkascope.sources.kafka.client_metrics import KafkaWire, Subscription
+from kafkascope.sources.telemetry import PushMeta, decode_push, otlp_names
+from kafkascope.sources.telemetry_layout import layout_of
 from tests.e2e.conftest import ServiceProc, service_config
 from tests.support import wait_until
 
@@ -209,3 +215,75 @@ def test_java_client_with_jmx_and_telemetry_is_one_client(
     # (every metric, every client) would otherwise list them among the watched.
     body = service.get("/api/v1/clusters/sandbox/clients")["clients"]
     assert not [r for r in body if r["client_id"].startswith("kafkascope")], body
+
+
+class _Capture(http.server.BaseHTTPRequestHandler):
+    """Takes every push the brokers' plugin posts and keeps it (headers, body)."""
+
+    pushes: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.pushes.append(({k: v for k, v in self.headers.items()}, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_real_pushes_are_read_by_layout_exactly_as_decoded(
+    service: ServiceProc, plugin_sandbox: SandboxState, clients: list[Proc]
+) -> None:
+    """The layout shortcut (sources/telemetry_layout.py) is worth something only if real
+    clients push the same structure again: a Java consumer and a confluent-kafka consumer
+    push through the real plugin to a capturing endpoint, and each one's later pushes are
+    read by the layout of its first, with exactly decode_push's values; serve's /metrics
+    counts pushes read that way."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
+    _Capture.pushes = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    directory = Path(plugin_sandbox.dir)
+    telemetry.set_endpoint(directory, f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        ids = [
+            start(plugin_sandbox, clients, "consumer", f"lay{impl}", impl=impl)[1]
+            for impl in ("java", "python")
+        ]
+
+        def by_client() -> dict[str, list[bytes]] | None:
+            got: dict[str, list[bytes]] = {}
+            for headers, body in list(_Capture.pushes):
+                cid = {k.lower(): v for k, v in headers.items()}.get("x-kafkascope-client-id")
+                got.setdefault(str(cid), []).append(body)
+            # Past the first pushes, which come while the consumer joins its group.
+            return got if all(len(got.get(c, [])) >= 6 for c in ids) else None
+
+        got = wait_until(by_client, 90, "six pushes from each consumer")
+    finally:
+        telemetry.set_endpoint(directory, service.url)
+        server.shutdown()
+        server.server_close()
+    names = otlp_names()
+    meta = PushMeta("x", "x")
+    for cid in ids:
+        bodies = got[cid][2:]  # steady state: assigned, polling
+        layout = layout_of(bodies[0], names)
+        assert layout is not None, cid
+        read = [layout.read(b) for b in bodies[1:]]
+        assert sum(r is not None for r in read) >= len(read) - 1, (cid, read)
+        for b, r in zip(bodies[1:], read, strict=True):
+            if r is not None:
+                assert r == decode_push(b, meta, names).values, cid
+
+    # And serve reads that way the pushes it gets (the clients push to it again now).
+    def laid_out() -> float | None:
+        text = httpx.get(f"{service.url}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith('kafkascope_telemetry_pushes_by_layout_total{cluster="sandbox"}'):
+                return float(line.rsplit(" ", 1)[1]) or None
+        return None
+
+    wait_until(laid_out, 30, "serve to count pushes read by layout on /metrics")

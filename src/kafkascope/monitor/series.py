@@ -206,6 +206,34 @@ JMX_READ_ERRORS = SeriesSpec(
     "counter",
 )
 
+TELEMETRY_PUSHES = SeriesSpec(
+    "kafkascope_telemetry_pushes_total",
+    "KIP-714 pushes the brokers' plugin posted for the cluster and the receiver took",
+    "pushes",
+    ("cluster",),
+    "counter",
+)
+TELEMETRY_BY_LAYOUT = SeriesSpec(
+    "kafkascope_telemetry_pushes_by_layout_total",
+    "pushes read at the offsets learnt from the client's previous push, not decoded",
+    "pushes",
+    ("cluster",),
+    "counter",
+)
+TELEMETRY_UNMAPPED = SeriesSpec(
+    "kafkascope_telemetry_unmapped_metrics_total",
+    "pushed metrics the catalog does not read (a subscription asking for more than needed)",
+    "metrics",
+    ("cluster",),
+    "counter",
+)
+TELEMETRY_CLIENTS = SeriesSpec(
+    "kafkascope_telemetry_clients",
+    "clients whose pushes the receiver keeps (those silent for an hour leave)",
+    "clients",
+    ("cluster",),
+)
+
 #: Series the service reports about itself; rendered on /metrics only.
 OWN_SERIES: tuple[SeriesSpec, ...] = (
     JOB_RUNS,
@@ -217,6 +245,10 @@ OWN_SERIES: tuple[SeriesSpec, ...] = (
     STORE_SIZE,
     JMX_READ_DURATION,
     JMX_READ_ERRORS,
+    TELEMETRY_PUSHES,
+    TELEMETRY_BY_LAYOUT,
+    TELEMETRY_UNMAPPED,
+    TELEMETRY_CLIENTS,
 )
 BY_NAME: Mapping[str, SeriesSpec] = {s.name: s for s in (*SERIES, *OWN_SERIES)}
 
@@ -254,6 +286,17 @@ class JmxFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetryFigures:
+    """One cluster's telemetry receiver (``TelemetryInbox.figures``)."""
+
+    cluster: str
+    pushes: int
+    by_layout: int
+    unmapped: int
+    clients: int
+
+
+@dataclass(frozen=True, slots=True)
 class OwnFigures:
     """How the service itself is doing, read when ``/metrics`` is scraped."""
 
@@ -261,6 +304,7 @@ class OwnFigures:
     outbox: tuple[OutboxFigures, ...] = ()
     store_bytes: int | None = None
     jmx: tuple[JmxFigures, ...] = ()
+    telemetry: tuple[TelemetryFigures, ...] = ()
 
 
 def own_points(f: OwnFigures, ts: float) -> list[Point]:
@@ -283,6 +327,11 @@ def own_points(f: OwnFigures, ts: float) -> list[Point]:
         if t.last_duration is not None:
             out.append(_point(JMX_READ_DURATION, ts, t.last_duration, **key))
         out.append(_point(JMX_READ_ERRORS, ts, float(t.errors), **key))
+    for r in f.telemetry:
+        out.append(_point(TELEMETRY_PUSHES, ts, float(r.pushes), cluster=r.cluster))
+        out.append(_point(TELEMETRY_BY_LAYOUT, ts, float(r.by_layout), cluster=r.cluster))
+        out.append(_point(TELEMETRY_UNMAPPED, ts, float(r.unmapped), cluster=r.cluster))
+        out.append(_point(TELEMETRY_CLIENTS, ts, float(r.clients), cluster=r.cluster))
     return out
 
 

@@ -1,4 +1,5 @@
-"""The service's own figures for ``/metrics``: its jobs, outbox, store and JMX reads.
+"""The service's own figures for ``/metrics``: its jobs, outbox, store, JMX reads and
+telemetry receiver.
 
 Read when ``/metrics`` is scraped, from what the parts already keep (``JobStats``, the
 outbox's pending rows, the store's files, each collector's ``TargetFreshness``): measuring
@@ -16,9 +17,16 @@ from typing import Protocol, runtime_checkable
 from kafkascope.alerts.runner import AlertRunner
 from kafkascope.clock import Clock
 from kafkascope.monitor.live import LiveState
-from kafkascope.monitor.series import JmxFigures, JobFigures, OutboxFigures, OwnFigures
+from kafkascope.monitor.series import (
+    JmxFigures,
+    JobFigures,
+    OutboxFigures,
+    OwnFigures,
+    TelemetryFigures,
+)
 from kafkascope.scheduler import Scheduler
 from kafkascope.service.builder import ClusterParts
+from kafkascope.sources.telemetry_inbox import TelemetryInbox
 from kafkascope.store.db import Database
 
 __all__ = ["OwnSources", "own_figures", "store_bytes"]
@@ -34,6 +42,7 @@ class OwnSources(Protocol):
     parts: dict[str, ClusterParts]
     db: Database | None
     alerts: AlertRunner | None
+    telemetry: dict[str, TelemetryInbox]
 
 
 def store_bytes(db: Path) -> int:
@@ -89,7 +98,12 @@ def own_figures(src: OwnSources) -> OwnFigures:
                         node.get(f.target, "") if kind == "broker" else "",
                     )
                 )
+    telemetry = tuple(
+        TelemetryFigures(cluster, *inbox.figures())
+        for cluster, inbox in sorted(src.telemetry.items())
+    )
     return OwnFigures(
+        telemetry=telemetry,
         jobs=jobs,
         outbox=_outbox(src.alerts, now) if src.alerts is not None else (),
         store_bytes=store_bytes(src.db.path) if src.db is not None else None,

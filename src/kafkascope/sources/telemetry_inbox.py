@@ -202,6 +202,11 @@ class TelemetryInbox:
                     value += old[1]
             values[key] = (spec, value, now)
 
+    def figures(self) -> tuple[int, int, int, int]:
+        """(pushes taken, of them read by layout, unmapped metrics, clients kept)."""
+        with self._lock:
+            return self.received, self.by_layout, self.unmapped, len(self._clients)
+
     def clients(self, now: float) -> list[PushedClient]:
         """Every client's latest state; those silent past ``expire_after`` are dropped.
         The lock is taken per client, not for all: building 2,000 clients' samples takes
