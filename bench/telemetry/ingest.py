@@ -13,9 +13,16 @@ Two parts:
   and answers 200 (the HTTP floor of serve's stack), and ``fastapi``, one FastAPI route
   doing the same (the framework's floor). Each round reads the server's CPU time
   (``/proc``, the process and its children) before and after: pushes/s and CPU per push.
+  Each payload kind gets a fresh server with an empty data dir (the clients of the kind
+  before would go DEAD mid-round), and serve's ``/metrics`` gives the share of pushes it
+  read by layout.
 - ``inprocess``: the receiver's own work per push, on core 0 in this process: protobuf
   parse only, :func:`decode_push` (parse + name mapping), and ``TelemetryInbox.receive``
-  (headers + decode + fold into the client's state), which is what the route calls.
+  (headers + decode + fold into the client's state), which is what the route calls: after
+  a client's first push, its pushes are read by layout (``sources/telemetry_layout.py``).
+
+Each payload is built in 16 variants (other numbers and timestamps, the same metrics), and
+a client's successive pushes are successive variants, as a real client's differ.
 
 Payloads, built with opentelemetry-proto (``--dump DIR`` writes them out):
 
@@ -52,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -485,9 +493,12 @@ def _wait_ok(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> No
 
 
 def serve_config(work: Path, bootstrap: str) -> Path:
-    cfg = work / "kafkascope.toml"
+    """A config with a data dir of its own: a serve must not restore the previous one's
+    clients (2,000 of them, judged DEAD) from the store."""
+    data = Path(tempfile.mkdtemp(prefix="data-", dir=work))
+    cfg = data / "kafkascope.toml"
     cfg.write_text(
-        f'[service]\ndata_dir = "{work / "data"}"\n\n'
+        f'[service]\ndata_dir = "{data}"\n\n'
         f'[[clusters]]\nname = "bench"\nbootstrap = "{bootstrap}"\n\n'
         f'[clusters.telemetry]\ntokens = ["{TOKEN}"]\n'
     )
@@ -546,6 +557,20 @@ def wrk(url: str, lua: Path, body: Path, kind: str, clients: int, seconds: float
     }
 
 
+def _by_layout(url: str) -> float | None:
+    """The share of the pushes serve took that it read by layout (its /metrics)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    found = {
+        line.split("{", 1)[0]: line.rsplit(" ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith(("kafkascope_telemetry_pushes_total{", "kafkascope_telemetry_pushes_by"))
+    }
+    total = float(found.get("kafkascope_telemetry_pushes_total", 0))
+    laid = float(found.get("kafkascope_telemetry_pushes_by_layout_total", 0))
+    return round(laid / total, 3) if total else None
+
+
 def http_part(
     args: argparse.Namespace, bodies: dict[str, list[bytes]], work: Path
 ) -> dict[str, Any]:
@@ -560,12 +585,16 @@ def http_part(
     idle: dict[str, float] = {}
     for r in range(args.rounds):
         for which in ("serve", "asgi", "fastapi"):
-            with server(which, work, args.bootstrap) as (url, pid):
-                if r == 0 and which == "serve":
-                    c0, t0 = _cpu(pid), time.monotonic()
-                    time.sleep(5)
-                    idle["serve_idle_cores"] = round((_cpu(pid) - c0) / (time.monotonic() - t0), 4)
-                for kind in bodies:
+            # A server per payload: the clients of one kind, silent once its round ends,
+            # would go DEAD (2,000 client_dead alerts) in the middle of the next kind's.
+            for kind in bodies:
+                with server(which, work, args.bootstrap) as (url, pid):
+                    if r == 0 and which == "serve" and not idle:
+                        c0, t0 = _cpu(pid), time.monotonic()
+                        time.sleep(5)
+                        idle["serve_idle_cores"] = round(
+                            (_cpu(pid) - c0) / (time.monotonic() - t0), 4
+                        )
                     wrk(url, lua, files[kind], kind, args.clients, 2)  # warm: every client known
                     background = None
                     if which == "serve":
@@ -586,6 +615,8 @@ def http_part(
                         "server_cores": round(cpu / elapsed, 3),
                         **w,
                     }
+                    if which == "serve":
+                        row["read_by_layout"] = _by_layout(url)
                     if background is not None:
                         receiver = max(cpu - background * elapsed, 1e-9)
                         row["background_cores"] = round(background, 3)
