@@ -380,6 +380,29 @@ ADAPTIVE_CASES = [
     ),
     # No poll history: 120 s without a poll is within max.poll.interval.ms.
     ("no-history-ok", polling(120, None), Liveness.ALIVE, "polled 120 s ago"),
+    # The same gaps, but this poll the brokers' offsets could not be read (a broker down):
+    # an idle consumer in a long poll() and a hung one look alike without them, so the
+    # poll gap alone is no verdict (seen: an idle demo consumer read HUNG, "no poll for
+    # 334 s", the moment a broker stopped).
+    (
+        "offsets-unread-idle",
+        polling(334, None, backlog=None, offsets_unread=True),
+        Liveness.ALIVE,
+        "polled 334 s ago",
+    ),
+    (
+        "offsets-unread-fast",
+        polling(42, 200, backlog=None, offsets_unread=True),
+        Liveness.ALIVE,
+        "",
+    ),
+    # A known backlog still decides, whatever else could not be read.
+    (
+        "offsets-unread-but-backlog",
+        polling(42, 200, backlog=7, offsets_unread=True),
+        Liveness.HUNG,
+        "7 records waiting",
+    ),
 ]
 
 

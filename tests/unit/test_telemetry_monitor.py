@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -23,6 +24,7 @@ from kafkascope.sources.kafka.values import (
     GroupMember,
     GroupState,
     GroupType,
+    PartitionInfo,
     TopicInfo,
 )
 from kafkascope.sources.telemetry_inbox import TelemetryInbox
@@ -38,6 +40,9 @@ class Brokers:
 
     def __init__(self) -> None:
         self.members = [GroupMember("m-1", "py-1", "127.0.0.1", (("t", 0),))]
+        #: What the brokers answer for offsets (a key left out: it could not be read).
+        self.committed: dict[str, dict[TopicPartitionKey, int]] = {GROUP: {}}
+        self.ends: dict[TopicPartitionKey, int] = {}
 
     def groups(self) -> list[GroupListing]:
         return [GroupListing(GROUP, GroupState.STABLE, GroupType.CLASSIC, False, "consumer")]
@@ -50,27 +55,29 @@ class Brokers:
         return {GROUP: d}
 
     def committed_offsets(self, groups: Iterable[str]) -> dict[str, dict[TopicPartitionKey, int]]:
-        return {GROUP: {}}
+        return dict(self.committed)
 
     def topics(
         self, include_internal: bool = False, names: Iterable[str] | None = None
     ) -> list[TopicInfo]:
-        return []
+        return [TopicInfo("t", False, (PartitionInfo("t", 0, 1, (1,), (1,)),))]
 
     def log_offsets(
         self, partitions: Iterable[TopicPartitionKey], spec: str = "latest"
     ) -> dict[TopicPartitionKey, int]:
-        return {}
+        return {tp: self.ends[tp] for tp in partitions if tp in self.ends}
 
 
-def push(inbox: TelemetryInbox, *, terminating: bool = False) -> None:
+def push(
+    inbox: TelemetryInbox, *, terminating: bool = False, last_poll_ago: float | None = None
+) -> None:
     req = ExportMetricsServiceRequest()
-    m = (
-        req.resource_metrics.add()
-        .scope_metrics.add()
-        .metrics.add(name="org.apache.kafka.consumer.coordinator.assigned.partitions")
-    )
+    metrics = req.resource_metrics.add().scope_metrics.add().metrics
+    m = metrics.add(name="org.apache.kafka.consumer.coordinator.assigned.partitions")
     m.gauge.data_points.add(as_int=0)
+    if last_poll_ago is not None:
+        m = metrics.add(name="org.apache.kafka.consumer.last.poll.seconds.ago")
+        m.gauge.data_points.add(as_double=last_poll_ago)
     inbox.receive(
         {
             "X-Kafkascope-Client-Instance-Id": INSTANCE,
@@ -192,5 +199,42 @@ def test_a_push_goes_to_history_once(tmp_path: Path) -> None:
     push(inbox)
     clock.advance(1.0)
     assert target not in m.poll().repeated  # a new push: new values for history
+    m.close()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("committed", "ends", "expected", "reason"),
+    [
+        # Consumed up to the end: a consumer waiting in a long poll() on an idle topic.
+        ({GROUP: {("t", 0): 50}}, {("t", 0): 50}, Liveness.ALIVE, "nothing to consume"),
+        # 40 records wait and it has not polled for 400 s: HUNG.
+        ({GROUP: {("t", 0): 10}}, {("t", 0): 50}, Liveness.HUNG, "40 records waiting"),
+        # The partition's end offset could not be read (its leader's broker is down): the
+        # poll gap alone is no verdict.
+        ({GROUP: {("t", 0): 50}}, {}, Liveness.ALIVE, "polled 400 s ago"),
+        # The group's committed offsets could not be read (the coordinator moving): same.
+        ({}, {("t", 0): 50}, Liveness.ALIVE, "polled 400 s ago"),
+        # Read, and the group never committed while the log has records: unknown whether
+        # records wait for it, and it says so (as before).
+        ({GROUP: {}}, {("t", 0): 50}, Liveness.HUNG, "no committed offsets to tell"),
+    ],
+)
+def test_a_long_poll_gap_is_judged_by_what_the_offsets_say(
+    tmp_path: Path,
+    committed: dict[str, dict[TopicPartitionKey, int]],
+    ends: dict[TopicPartitionKey, int],
+    expected: Liveness,
+    reason: str,
+) -> None:
+    clock = FakeClock()
+    db = Database(tmp_path / "k.db")
+    inbox = TelemetryInbox("c", clock=clock.now)
+    m = monitor(clock, db, inbox)
+    assert isinstance(m.admin, Brokers)
+    m.admin.committed, m.admin.ends = committed, ends
+    push(inbox, last_poll_ago=400.0)
+    [row] = m.poll().clients
+    assert row.liveness is expected and reason in row.reason, row.reason
     m.close()
     db.close()

@@ -100,6 +100,9 @@ class ClientObservation:
     send_total_since: float | None = None
     poll_gap_max_ms: float | None = None
     backlog: int | None = None
+    #: The backlog is unknown because the brokers' offsets could not be read this poll (a
+    #: broker down, the coordinator moving): that says nothing of the consumer.
+    offsets_unread: bool = False
     trouble: ProducerTrouble | None = None
     #: Its telemetry pushes, when it pushes (None: JMX only).
     push: PushState | None = None
@@ -303,6 +306,11 @@ def consumer_not_polling(obs: ClientObservation, th: Thresholds) -> Verdict | No
         return None
     bound, why = hung_poll_bound(obs, th)
     if since <= bound or obs.backlog == 0:
+        return None
+    if obs.backlog is None and obs.offsets_unread:
+        # An idle consumer blocked in poll() reads like a hung one; only the offsets tell
+        # them apart, and this poll has none (seen: HUNG for an idle consumer the moment
+        # a broker stopped). No verdict from this rule until they can be read again.
         return None
     waiting = (
         f"{obs.backlog:,} records waiting"

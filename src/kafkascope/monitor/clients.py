@@ -359,6 +359,16 @@ def backlog_of(
     return total
 
 
+def _offsets_unread(
+    partitions: Iterable[TopicPartitionKey],
+    committed: Mapping[TopicPartitionKey, int] | None,
+    ends: Mapping[TopicPartitionKey, int],
+) -> bool:
+    """The group's committed offsets, or an end offset of ``partitions``, were not read this
+    poll (an error, not a group that never committed: that reads as an empty mapping)."""
+    return committed is None or any(tp not in ends for tp in partitions)
+
+
 def compress_append(history: list[tuple[float, int]], t: float, value: int) -> None:
     """Append (t, value), keeping only the first and last point of a flat stretch and at
     most :data:`TOPIC_HISTORY` points."""
@@ -798,10 +808,12 @@ class ClientMonitor:
                 key = keys[(p.client.target, p.client.kind, p.client.client_id)]
                 mem = self._clients[key]
                 mem.group, mem.member_seen = p.member.group, now
-                backlog = backlog_of(
-                    p.member.assignment, state.committed.get(p.member.group), self._ends(state)
-                )
-                paired = Pairing(p.member, replace(p.client, backlog=backlog), p.ambiguous)
+                ends = self._ends(state)
+                committed = state.committed.get(p.member.group)
+                backlog = backlog_of(p.member.assignment, committed, ends)
+                unread = _offsets_unread(p.member.assignment, committed, ends)
+                client = replace(p.client, backlog=backlog, offsets_unread=unread)
+                paired = Pairing(p.member, client, p.ambiguous)
             first = p.client.first_seen if p.client is not None else None
             unassigned = unassigned_reason(p.member, by_group[p.member.group])
             rows.append(_row(judge_member(paired, now, th, unassigned), first))
@@ -809,6 +821,10 @@ class ClientMonitor:
             key = keys[(obs.target, obs.kind, obs.client_id)]
             mem = self._clients[key]
             obs = replace(obs, backlog=self._unclaimed_backlog(obs, mem, state))
+            if obs.kind == "consumer" and mem.group is not None:
+                committed = state.committed.get(mem.group)
+                unread = _offsets_unread(obs.assigned, committed, self._ends(state))
+                obs = replace(obs, offsets_unread=unread)
             seen = mem.member_seen if state.groups_ok else None
             recovered = self._targets.get(obs.target, _TargetMemory()).recovered_at
             if seen is not None and recovered is not None:
