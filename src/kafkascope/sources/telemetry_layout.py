@@ -121,12 +121,12 @@ class Layout:
     ) -> None:
         self.size = len(body)
         gaps, numbers = ["<"], ["<"]
-        values = {at: (double, i) for i, (at, _, _, _, double) in enumerate(slots)}
+        doubles = {at: double for at, _, _, _, double in slots}  # value offset -> double?
         pos = 0
         for at in sorted(offsets):
             gaps.append(f"{at - pos}s8x")
-            value = values.get(at)
-            numbers.append(f"{at - pos}x" + ("8x" if value is None else "d" if value[0] else "q"))
+            double = doubles.get(at)
+            numbers.append(f"{at - pos}x" + ("8x" if double is None else "d" if double else "q"))
             pos = at + 8
         gaps.append(f"{self.size - pos}s")
         self.gaps = struct.Struct("".join(gaps))
