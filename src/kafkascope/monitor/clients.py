@@ -369,6 +369,23 @@ def _offsets_unread(
     return committed is None or any(tp not in ends for tp in partitions)
 
 
+def _unclaimed_offsets(
+    obs: ClientObservation,
+    group: str | None,
+    committed: Mapping[str, Mapping[TopicPartitionKey, int]],
+    ends: Mapping[TopicPartitionKey, int],
+) -> tuple[int | None, bool]:
+    """The backlog of a consumer no member claims (its group as last seen), and whether
+    the offsets could not be read. No group known (an assign()-mode consumer): unknown,
+    and not for want of a read. Its own JMX records-lag is no substitute: a consumer
+    blocked while processing what it already fetched reports lag 0 (its position is past
+    those records), exactly like an idle one."""
+    if group is None:
+        return None, False
+    done = committed.get(group)
+    return backlog_of(obs.assigned, done, ends), _offsets_unread(obs.assigned, done, ends)
+
+
 def compress_append(history: list[tuple[float, int]], t: float, value: int) -> None:
     """Append (t, value), keeping only the first and last point of a flat stretch and at
     most :data:`TOPIC_HISTORY` points."""
@@ -802,13 +819,13 @@ class ClientMonitor:
         for m in state.members:
             by_group.setdefault(m.group, []).append(m)
         rows: list[ClientVerdictRow] = []
+        ends = self._ends(state)  # once per poll: it copies every partition's end offset
         for p in pairings:
             paired = p
             if p.client is not None:
                 key = keys[(p.client.target, p.client.kind, p.client.client_id)]
                 mem = self._clients[key]
                 mem.group, mem.member_seen = p.member.group, now
-                ends = self._ends(state)
                 committed = state.committed.get(p.member.group)
                 backlog = backlog_of(p.member.assignment, committed, ends)
                 unread = _offsets_unread(p.member.assignment, committed, ends)
@@ -820,11 +837,9 @@ class ClientMonitor:
         for obs in unclaimed:
             key = keys[(obs.target, obs.kind, obs.client_id)]
             mem = self._clients[key]
-            obs = replace(obs, backlog=self._unclaimed_backlog(obs, mem, state))
-            if obs.kind == "consumer" and mem.group is not None:
-                committed = state.committed.get(mem.group)
-                unread = _offsets_unread(obs.assigned, committed, self._ends(state))
-                obs = replace(obs, offsets_unread=unread)
+            if obs.kind == "consumer":
+                backlog, unread = _unclaimed_offsets(obs, mem.group, state.committed, ends)
+                obs = replace(obs, backlog=backlog, offsets_unread=unread)
             seen = mem.member_seen if state.groups_ok else None
             recovered = self._targets.get(obs.target, _TargetMemory()).recovered_at
             if seen is not None and recovered is not None:
@@ -1032,18 +1047,6 @@ class ClientMonitor:
         """End offsets as of the previous poll where known: records that arrived since are
         not yet a sign of a consumer ignoring its work."""
         return {**state.ends, **{tp: e for tp, e in self._prev_ends.items() if tp in state.ends}}
-
-    def _unclaimed_backlog(
-        self, obs: ClientObservation, mem: _ClientMemory, state: _Cluster
-    ) -> int | None:
-        if obs.kind != "consumer":
-            return None
-        if mem.group is not None and mem.group in state.committed:
-            return backlog_of(obs.assigned, state.committed[mem.group], self._ends(state))
-        # No group known (an assign()-mode consumer): unknown. Its own JMX records-lag is
-        # no substitute: a consumer blocked while processing what it already fetched
-        # reports lag 0 (its position is past those records), exactly like an idle one.
-        return None
 
     def _silent_targets(
         self, observations: Mapping[ClientKey, ClientObservation]

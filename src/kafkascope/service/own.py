@@ -103,9 +103,9 @@ def own_figures(src: OwnSources) -> OwnFigures:
         for cluster, inbox in sorted(src.telemetry.items())
     )
     return OwnFigures(
-        telemetry=telemetry,
         jobs=jobs,
         outbox=_outbox(src.alerts, now) if src.alerts is not None else (),
         store_bytes=store_bytes(src.db.path) if src.db is not None else None,
         jmx=tuple(jmx),
+        telemetry=telemetry,
     )

@@ -50,6 +50,7 @@ __all__ = [
     "otlp_names",
     "point_labels",
     "push_meta",
+    "push_role",
     "subscription_metrics",
     "telemetry_target",
 ]
@@ -304,7 +305,11 @@ def decode_push(body: bytes, meta: PushMeta, names: Mapping[str, OtlpName]) -> D
                     attributes = p.attributes
                     labels = point_labels(attributes) if attributes else ()
                     values.append(PushedValue(spec, labels, raw, delta))
-    role = None
-    if consumer or producer:
-        role = "consumer" if consumer >= producer else "producer"
-    return DecodedPush(meta, tuple(values), role, unmapped)
+    return DecodedPush(meta, tuple(values), push_role(consumer, producer), unmapped)
+
+
+def push_role(consumer: int, producer: int) -> str | None:
+    """The client's kind from how many of its metrics are named as each; None if neither."""
+    if not (consumer or producer):
+        return None
+    return "consumer" if consumer >= producer else "producer"

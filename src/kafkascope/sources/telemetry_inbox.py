@@ -138,8 +138,6 @@ class TelemetryInbox:
         pushes about once per poll, and the push is on the receiver's budget."""
         meta = push.meta
         with self._lock:
-            self.received += 1
-            self.unmapped += push.unmapped
             c = self._clients.get(meta.client_instance_id)
             interval = meta.push_interval or (c.interval if c else self.interval)
             if c is None:
@@ -148,13 +146,21 @@ class TelemetryInbox:
                 role = push.role or "unknown"
                 c = _Client(meta, role, now, now, interval)
                 self._clients[meta.client_instance_id] = c
-            elif layout is not None and layout is c.layout:
-                c.misses = 0
             else:
                 c.misses += 1  # decoded: its layout changed, or it has none
             if layout is not None:
                 c.layout = layout
-            self._fold(c, push, now, interval)
+            self._took(c, meta, now, interval, push.unmapped)
+            if c.role == "unknown" and push.role is not None:
+                c.role = push.role
+            values = c.values
+            for spec, labels, value, delta in push.values:
+                key = (spec.name, labels)
+                if delta:
+                    old = values.get(key)
+                    if old is not None:
+                        value += old[1]
+                values[key] = (spec, value, now)
 
     def _record_numbers(
         self, meta: PushMeta, layout: Layout, numbers: tuple[float | int, ...], now: float
@@ -166,13 +172,9 @@ class TelemetryInbox:
             c = self._clients.get(meta.client_instance_id)
             if c is None or c.layout is not layout:
                 return False
-            self.received += 1
-            self.unmapped += layout.unmapped
+            self._took(c, meta, now, meta.push_interval or c.interval, layout.unmapped)
             self.by_layout += 1
             c.misses = 0
-            c.meta, c.last_push, c.samples = meta, now, None
-            c.interval = meta.push_interval or c.interval
-            c.pushes += 1
             values = c.values
             isfinite = math.isfinite
             for (spec, labels, delta, double), raw in zip(layout.slots, numbers, strict=True):
@@ -186,21 +188,12 @@ class TelemetryInbox:
                     values[key] = (spec, float(raw), now)
         return True
 
-    @staticmethod
-    def _fold(c: _Client, push: DecodedPush, now: float, interval: float) -> None:
-        meta = push.meta
+    def _took(self, c: _Client, meta: PushMeta, now: float, interval: float, unmapped: int) -> None:
+        """What every push taken changes, however it was read (under the lock)."""
+        self.received += 1
+        self.unmapped += unmapped
         c.meta, c.last_push, c.interval, c.samples = meta, now, interval, None
-        if c.role == "unknown" and push.role is not None:
-            c.role = push.role
         c.pushes += 1
-        values = c.values
-        for spec, labels, value, delta in push.values:
-            key = (spec.name, labels)
-            if delta:
-                old = values.get(key)
-                if old is not None:
-                    value += old[1]
-            values[key] = (spec, value, now)
 
     def figures(self) -> tuple[int, int, int, int]:
         """(pushes taken, of them read by layout, unmapped metrics, clients kept)."""

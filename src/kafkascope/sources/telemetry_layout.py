@@ -28,6 +28,7 @@ from kafkascope.sources.telemetry import (
     OtlpName,
     PushedValue,
     point_labels,
+    push_role,
 )
 
 __all__ = ["Layout", "layout_of"]
@@ -202,7 +203,4 @@ def layout_of(body: bytes, names: Mapping[str, OtlpName]) -> Layout | None:
                         slots.append((at, spec, labels, delta, field == _AS_DOUBLE))
     if n != len(points):
         return None
-    role = None
-    if consumer or producer:
-        role = "consumer" if consumer >= producer else "producer"
-    return Layout(body, offsets, slots, role, unmapped)
+    return Layout(body, offsets, slots, push_role(consumer, producer), unmapped)

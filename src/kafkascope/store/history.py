@@ -88,11 +88,10 @@ class History:
         out: list[int] = []
         for p, sid in zip(batch, ids, strict=True):
             if sid is None:
-                labels = p.labels if isinstance(p.labels, tuple) else tuple(p.labels.items())
-                key = (p.name, labels)
+                key = (p.name, p.labels)
                 sid = new.get(key)
                 if sid is None:
-                    sid = self._create(conn, p.name, _labels_key(labels))
+                    sid = self._create(conn, p.name, _labels_key(p.labels))
                     new[key] = sid
             out.append(sid)
         return out
